@@ -1,0 +1,183 @@
+"""The order lifecycle as data: a transition table and one ``apply()``.
+
+Every change to an order goes through ``Order.apply``: it validates the edge
+against ``TRANSITIONS`` first and mutates last, and it returns the
+``OrderEvent`` that records the change with the next gapless ``seq``. The
+repository persists that event under a conditional write on the previous seq,
+so the event log is the order's history and ``seq`` doubles as its version.
+
+Re-entry edges exist because a job may run more than once:
+
+* ``(ROUTING|BUILDING, ROUTE)`` - a retry before anything was signed re-quotes.
+* ``(SUBMITTED, REBUILD)`` - the blockhash expired and the chain never saw the
+  transaction, so the executor may re-quote and re-sign (and only then).
+
+There is deliberately no edge from ``SUBMITTED`` back to ``ROUTING``: once a
+signed transaction is persisted, only expiry (``REBUILD``), landing
+(``CONFIRM``) or a proven failure (``FAIL``) may follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from order_engine.domain.errors import InvalidTransition
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    ROUTING = "routing"
+    BUILDING = "building"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+TERMINAL: frozenset[OrderStatus] = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED})
+ACTIVE: frozenset[OrderStatus] = frozenset(OrderStatus) - TERMINAL
+
+
+class Trigger(StrEnum):
+    """What happened to the order; the table maps (status, trigger) to the next status."""
+
+    ROUTE = "route"  # quotes gathered, a plan chosen
+    BUILD = "build"  # building the transaction for the chosen plan
+    SUBMIT = "submit"  # signed transaction persisted; broadcasting
+    REBUILD = "rebuild"  # blockhash expired unseen; re-quoted and rebuilding
+    CONFIRM = "confirm"  # landed and confirmed on chain
+    FAIL = "fail"  # permanent failure, or attempts exhausted
+
+
+class OrderKind(StrEnum):
+    """Order types. Non-market kinds add a trigger that decides *when* to enqueue;
+    the execution pipeline is the same for all of them."""
+
+    MARKET = "market"
+
+
+S, T = OrderStatus, Trigger
+TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = {
+    (S.PENDING, T.ROUTE): S.ROUTING,
+    (S.ROUTING, T.ROUTE): S.ROUTING,
+    (S.BUILDING, T.ROUTE): S.ROUTING,
+    (S.ROUTING, T.BUILD): S.BUILDING,
+    (S.BUILDING, T.SUBMIT): S.SUBMITTED,
+    (S.SUBMITTED, T.REBUILD): S.BUILDING,
+    (S.SUBMITTED, T.CONFIRM): S.CONFIRMED,
+    **{(status, T.FAIL): S.FAILED for status in ACTIVE},
+}
+del S, T
+
+
+def next_status(status: OrderStatus, trigger: Trigger) -> OrderStatus:
+    try:
+        return TRANSITIONS[(status, trigger)]
+    except KeyError:
+        raise InvalidTransition(
+            f"{status.value} -> {trigger.value}: no such edge from {status.value}"
+            + (" (terminal)" if status in TERMINAL else "")
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One persisted, published status change. ``seq`` is gapless per order from 1."""
+
+    order_id: UUID
+    seq: int
+    status: OrderStatus
+    at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_message(self) -> dict[str, Any]:
+        """The wire form sent on WebSockets: details are flattened alongside."""
+        return {
+            **self.details,
+            "orderId": str(self.order_id),
+            "seq": self.seq,
+            "status": self.status.value,
+            "timestamp": self.at.isoformat().replace("+00:00", "Z"),
+        }
+
+
+@dataclass(slots=True)
+class SignedTx:
+    """A signed transaction exactly as it was (or will be) broadcast."""
+
+    signature: str
+    raw: bytes
+    last_valid_block_height: int
+
+
+@dataclass(slots=True)
+class Order:
+    id: UUID
+    input_mint: str
+    output_mint: str
+    amount_in: int
+    slippage_bps: int
+    created_at: datetime
+    updated_at: datetime
+    kind: OrderKind = OrderKind.MARKET
+    owner: str | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    seq: int = 0
+    attempts: int = 0
+    route: dict[str, Any] | None = None
+    tx: SignedTx | None = None
+    fill: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @classmethod
+    def accept(
+        cls,
+        *,
+        order_id: UUID,
+        input_mint: str,
+        output_mint: str,
+        amount_in: int,
+        slippage_bps: int,
+        at: datetime,
+        owner: str | None = None,
+        kind: OrderKind = OrderKind.MARKET,
+        details: Mapping[str, Any] | None = None,
+    ) -> tuple[Order, OrderEvent]:
+        """Create a pending order and its first event (seq 1)."""
+        order = cls(
+            id=order_id,
+            input_mint=input_mint,
+            output_mint=output_mint,
+            amount_in=amount_in,
+            slippage_bps=slippage_bps,
+            created_at=at,
+            updated_at=at,
+            kind=kind,
+            owner=owner,
+            seq=1,
+        )
+        return order, OrderEvent(order_id, 1, OrderStatus.PENDING, at, dict(details or {}))
+
+    def apply(
+        self, trigger: Trigger, at: datetime, details: Mapping[str, Any] | None = None
+    ) -> OrderEvent:
+        """Move along one edge of ``TRANSITIONS`` and return the event recording it.
+
+        Raises ``InvalidTransition`` (and leaves the order untouched) for an
+        edge the table lacks.
+        """
+        status = next_status(self.status, trigger)
+        event = OrderEvent(self.id, self.seq + 1, status, at, dict(details or {}))
+        self.status = status
+        self.seq = event.seq
+        self.updated_at = at
+        return event

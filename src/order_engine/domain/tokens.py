@@ -1,0 +1,111 @@
+"""Tokens and amounts.
+
+Amounts inside the engine are integer base units (lamports for SOL, 10^-6 for
+USDC, ...), exactly as the chain counts them. UI amounts (``10.5`` SOL) exist
+only at the edges and are converted with ``Decimal`` so that no float rounding
+ever reaches a balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from order_engine.domain.errors import ErrorCode, ValidationError
+
+U64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    symbol: str
+    mint: str
+    decimals: int
+
+    def to_base(self, ui_amount: Decimal | str | int | float) -> int:
+        return to_base_units(ui_amount, self)
+
+    def to_ui(self, base_units: int) -> Decimal:
+        return Decimal(base_units).scaleb(-self.decimals)
+
+
+# Mainnet mints, so that a client can name tokens either way.
+SOL = Token("SOL", "So11111111111111111111111111111111111111112", 9)
+USDC = Token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6)
+USDT = Token("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6)
+BONK = Token("BONK", "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", 5)
+JUP = Token("JUP", "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN", 6)
+
+DEFAULT_TOKENS: tuple[Token, ...] = (SOL, USDC, USDT, BONK, JUP)
+
+
+class TokenRegistry:
+    """Resolves a symbol (any case) or a mint address to a ``Token``."""
+
+    def __init__(self, tokens: tuple[Token, ...] = DEFAULT_TOKENS) -> None:
+        self._by_symbol = {t.symbol.upper(): t for t in tokens}
+        self._by_mint = {t.mint: t for t in tokens}
+
+    def __iter__(self) -> Iterator[Token]:
+        return iter(self._by_mint.values())
+
+    def resolve(self, name: str) -> Token:
+        token = self._by_mint.get(name) or self._by_symbol.get(name.strip().upper())
+        if token is None:
+            known = ", ".join(sorted(self._by_symbol))
+            raise ValidationError(
+                f"unknown token {name[:64]!r}: expected one of {known} or a known mint address",
+                code=ErrorCode.UNKNOWN_TOKEN,
+            )
+        return token
+
+    def by_mint(self, mint: str) -> Token:
+        return self._by_mint[mint]
+
+    def symbols(self) -> list[str]:
+        return sorted(self._by_symbol)
+
+
+def to_base_units(ui_amount: Decimal | str | int | float, token: Token) -> int:
+    """Convert a UI amount to base units, refusing anything that would round.
+
+    Raises ``ValidationError(INVALID_AMOUNT)`` with a message that says what
+    was expected and what arrived.
+    """
+    if isinstance(ui_amount, bool):
+        raise _bad(ui_amount, "a number, not a boolean")
+    if isinstance(ui_amount, float):
+        # repr() of a float is the shortest string that round-trips, so 0.1
+        # stays 0.1 rather than 0.1000000000000000055...
+        ui_amount = repr(ui_amount)
+    try:
+        value = Decimal(ui_amount.strip() if isinstance(ui_amount, str) else ui_amount)
+    except (InvalidOperation, ValueError, TypeError):
+        raise _bad(ui_amount, "a decimal number") from None
+    if not value.is_finite():
+        raise _bad(ui_amount, "a finite number")
+    if value <= 0:
+        raise _bad(ui_amount, "a positive amount")
+    if value > token.to_ui(U64_MAX):
+        raise _bad(ui_amount, f"at most {token.to_ui(U64_MAX)} {token.symbol} (u64 limit)")
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > token.decimals:
+        raise _bad(ui_amount, f"at most {token.decimals} decimal places for {token.symbol}")
+    return int(value.scaleb(token.decimals))
+
+
+def _bad(raw: object, expected: str) -> ValidationError:
+    shown = str(raw)
+    if len(shown) > 40:
+        shown = shown[:40] + "..."
+    return ValidationError(
+        f"invalid amount {shown!r}: expected {expected}", code=ErrorCode.INVALID_AMOUNT
+    )
+
+
+def ui_price(amount_in: int, token_in: Token, amount_out: int, token_out: Token) -> Decimal:
+    """Price in output tokens per input token, in UI units (e.g. USDC per SOL)."""
+    if amount_in == 0:
+        return Decimal(0)
+    return token_out.to_ui(amount_out) / token_in.to_ui(amount_in)

@@ -1,0 +1,105 @@
+"""Chain port: the few Solana JSON-RPC calls the engine needs.
+
+Shaped after the real RPC (``getLatestBlockhash``, ``sendTransaction``,
+``getSignatureStatuses``, ``getBlockHeight``, ``getTransaction``,
+``getMultipleAccounts``) so that the in-process simulator, the simulator
+behind JSON-RPC, and a real cluster are interchangeable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from order_engine.domain.errors import ErrorCode, PermanentError, TransientError
+
+
+@dataclass(frozen=True, slots=True)
+class Blockhash:
+    blockhash: str  # base58
+    last_valid_block_height: int
+
+
+class Commitment(StrEnum):
+    PROCESSED = "processed"
+    CONFIRMED = "confirmed"
+    FINALIZED = "finalized"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureStatus:
+    slot: int
+    confirmation_status: Commitment
+    err: str | None = None  # program error name, e.g. "ExceededSlippage"; None = success
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBalance:
+    owner: str
+    mint: str
+    amount: int  # base units
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    """What ``getTransaction`` reports: enough to compute the realised fill."""
+
+    signature: str
+    slot: int
+    fee: int  # lamports charged to the fee payer, success or not
+    err: str | None
+    pre_token_balances: tuple[TokenBalance, ...] = field(default=())
+    post_token_balances: tuple[TokenBalance, ...] = field(default=())
+    pre_lamports: int = 0  # fee payer's SOL before and after
+    post_lamports: int = 0
+    logs: tuple[str, ...] = field(default=())
+
+
+class BlockhashNotFound(TransientError):
+    """The transaction's blockhash is unknown or older than the validity window."""
+
+    default_code = ErrorCode.BLOCKHASH_EXPIRED
+
+
+class SendTimeout(TransientError):
+    """``sendTransaction`` timed out: the transaction may or may not have landed."""
+
+    default_code = ErrorCode.RPC_UNAVAILABLE
+
+
+class RateLimited(TransientError):
+    default_code = ErrorCode.RATE_LIMITED
+
+
+class TransactionRejected(PermanentError):
+    """The cluster refused the transaction outright (bad signature, malformed)."""
+
+    default_code = ErrorCode.TRANSACTION_FAILED
+
+
+class Chain(Protocol):
+    async def get_latest_blockhash(self) -> Blockhash: ...
+
+    async def get_block_height(self) -> int: ...
+
+    async def send_transaction(self, raw: bytes) -> str:
+        """Broadcast signed bytes; returns the signature (base58).
+
+        Sending bytes the cluster already processed is not an error: it
+        returns the same signature and executes nothing (status cache).
+        Raises ``SendTimeout`` (ambiguous), ``BlockhashNotFound``,
+        ``RateLimited`` or ``TransactionRejected``.
+        """
+        ...
+
+    async def get_signature_statuses(
+        self, signatures: Sequence[str]
+    ) -> list[SignatureStatus | None]: ...
+
+    async def get_transaction(self, signature: str) -> TransactionResult | None: ...
+
+    async def get_multiple_accounts(self, pubkeys: Sequence[str]) -> list[bytes | None]:
+        """Raw account data, ``None`` for accounts that do not exist."""
+        ...

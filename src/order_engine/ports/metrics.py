@@ -1,0 +1,36 @@
+"""Metrics port: what the application reports, without knowing the exporter.
+
+``adapters/metrics.py`` implements it with prometheus_client; the application
+layer only calls these methods (``app/metrics.py`` has the no-op default).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+Stage = Literal["queue_wait", "routing", "building", "submit_to_confirm", "end_to_end"]
+
+
+class Metrics(Protocol):
+    def order_submitted(self) -> None: ...
+
+    def order_finished(self, status: str, code: str, venue: str) -> None:
+        """A terminal event was recorded: ``code`` is empty for a confirmed order,
+        ``venue`` is the route's dex (``none`` when it failed before routing)."""
+        ...
+
+    def stage(self, stage: Stage, seconds: float) -> None: ...
+
+    def retried(self, reason: str) -> None:
+        """A job is retried (``reason``: the error code), or a transaction re-signed."""
+        ...
+
+    def event_published(self) -> None: ...
+
+    def events_delivered(self, stream: str, count: int = 1) -> None:
+        """Events sent to WebSocket clients; ``stream`` is ``order`` or ``account``."""
+        ...
+
+    def rejected(self, reason: str) -> None:
+        """A request refused by admission: ``rate_limited``, ``backpressure``, ``unauthorized``."""
+        ...

@@ -1,0 +1,200 @@
+"""The one place that reads the environment (and ``.env``).
+
+Every field is documented with its default; ``order-engine settings`` prints
+the effective values. Nothing else in the code base calls ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- serving -----------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="HOST: interface the API binds to.")
+    port: int = Field(3000, ge=0, le=65535, description="PORT: TCP port of the API.")
+    max_body_bytes: int = Field(
+        16_384, ge=256, description="MAX_BODY_BYTES: larger request bodies get 413."
+    )
+    drain_timeout_s: float = Field(
+        10.0, ge=0, description="DRAIN_TIMEOUT_S: on shutdown, how long in-flight jobs may finish."
+    )
+
+    # --- storage -------------------------------------------------------------------
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./order_engine.db",
+        description="DATABASE_URL: SQLite by default; postgresql+asyncpg://... when distributed.",
+    )
+    redis_url: str | None = Field(
+        None, description="REDIS_URL: set to use Redis for the queue and event bus."
+    )
+    redis_host: str | None = Field(
+        None, description="REDIS_HOST: the seed's name; builds REDIS_URL."
+    )
+    redis_port: int = Field(6379, description="REDIS_PORT: the seed's name; used with REDIS_HOST.")
+
+    # --- execution -------------------------------------------------------------------
+    worker_concurrency: int = Field(
+        10, ge=1, le=10_000, description="WORKER_CONCURRENCY: jobs one worker runs at once."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="MAX_ATTEMPTS: deliveries of a job before the order fails."
+    )
+    backoff_base_ms: int = Field(
+        250, ge=0, description="BACKOFF_BASE_MS: first retry delay; doubles per attempt, jittered."
+    )
+    backoff_max_ms: int = Field(10_000, ge=0, description="BACKOFF_MAX_MS: retry delay cap.")
+    lease_s: float = Field(
+        15.0, gt=0, description="LEASE_S: a worker's claim on an order; renewed while it runs."
+    )
+    venue_timeout_ms: int = Field(
+        2_000, ge=1, description="VENUE_TIMEOUT_MS: a venue slower than this is skipped."
+    )
+    default_slippage_bps: int = Field(
+        50, ge=1, le=5000, description="DEFAULT_SLIPPAGE_BPS: when an order gives none."
+    )
+    compute_unit_limit: int = Field(
+        300_000, ge=1, description="COMPUTE_UNIT_LIMIT: per transaction (one swap leg)."
+    )
+    compute_unit_price: int = Field(
+        50_000, ge=0, description="COMPUTE_UNIT_PRICE: priority fee, micro-lamports per CU."
+    )
+    wallet_path: Path = Field(
+        Path(".order-engine/wallet.json"),
+        description="WALLET_PATH: engine keypair (Solana CLI JSON); generated on first run.",
+    )
+    reconcile_interval_s: float = Field(
+        10.0, gt=0, description="RECONCILE_INTERVAL_S: how often lost jobs are re-enqueued."
+    )
+    reconcile_stale_s: float = Field(
+        30.0,
+        gt=0,
+        description="RECONCILE_STALE_S: an active order unchanged and unleased this long is "
+        "re-enqueued.",
+    )
+    queue_name: str = Field("orders", description="QUEUE_NAME: the SAQ queue (distributed).")
+    bus_prefix: str = Field(
+        "order-engine", description="BUS_PREFIX: Redis pub/sub channel prefix (distributed)."
+    )
+    job_heartbeat_s: float = Field(
+        3.0, gt=0, description="JOB_HEARTBEAT_S: a dead worker's job is swept after ~this + 2 s."
+    )
+    rpc_timeout_s: float = Field(
+        10.0, gt=0, description="RPC_TIMEOUT_S: per JSON-RPC call to SOLANA_RPC_URL."
+    )
+
+    # --- API access and admission (docs/operations.md) ------------------------------
+    auth_mode: Literal["auto", "required", "off"] = Field(
+        "auto",
+        description="AUTH_MODE: auto = open until an API key exists, then keys required; "
+        "required = keys always required (`order-engine api`); off = no keys needed (insecure).",
+    )
+    auth_cache_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="AUTH_CACHE_S: how long a key lookup is cached; a key created or revoked "
+        "takes effect within this.",
+    )
+    rate_limit_per_s: float = Field(
+        200.0,
+        ge=0,
+        description="RATE_LIMIT_PER_S: requests per second per API key (token bucket refill); "
+        "0 = no limit.",
+    )
+    rate_limit_burst: int = Field(
+        400, ge=1, description="RATE_LIMIT_BURST: token bucket size per API key."
+    )
+    max_queue_depth: int = Field(
+        10_000,
+        ge=0,
+        description="MAX_QUEUE_DEPTH: new orders get 503 while more jobs than this wait; 0 = "
+        "no bound.",
+    )
+    queue_depth_cache_s: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="QUEUE_DEPTH_CACHE_S: how long a queue-depth reading serves admission.",
+    )
+    idempotency_retention_h: float = Field(
+        24.0,
+        ge=24,
+        description="IDEMPOTENCY_RETENTION_H: Idempotency-Key records are kept this long.",
+    )
+    idempotency_in_flight_s: float = Field(
+        60.0,
+        gt=0,
+        description="IDEMPOTENCY_IN_FLIGHT_S: a key still in flight after this (its request "
+        "died) may be taken over by a retry.",
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="METRICS_PORT: `order-engine worker` serves /metrics here (API processes "
+        "serve it on their own port).",
+    )
+
+    # --- simulator -------------------------------------------------------------------
+    solana_rpc_url: str | None = Field(
+        None, description="SOLANA_RPC_URL: a cluster's JSON-RPC; unset = in-process simulator."
+    )
+    sim_time_scale: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="SIM_TIME_SCALE: 1 = realistic latencies; 0 = no simulated waits at all.",
+    )
+    sim_seed: int | None = Field(
+        None, description="SIM_SEED: seed for reproducible simulations; unset = random."
+    )
+    sim_transient_failure_rate: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="SIM_TRANSIENT_FAILURE_RATE: share of venue/RPC calls failing transiently.",
+    )
+
+    # --- logging ---------------------------------------------------------------------
+    log_level: str = Field("INFO", description="LOG_LEVEL: DEBUG, INFO, WARNING, ...")
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="LOG_FORMAT: auto = pretty on a terminal, JSON otherwise."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept the usual sync URLs and pick the async driver for them."""
+        for plain, async_ in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return async_ + url[len(plain) :]
+        return url
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            return f"redis://{self.redis_host}:{self.redis_port}/0"
+        return None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def distributed(self) -> bool:
+        return self.effective_redis_url is not None

@@ -1,0 +1,364 @@
+"""``OrderRepository`` on SQLAlchemy Core, for SQLite and PostgreSQL alike.
+
+Every write is one short transaction whose first statement is the write, and
+every state change is conditional: ``record`` on the seq the writer last saw,
+``claim``/``renew``/``release`` on the lease. On PostgreSQL, READ COMMITTED
+re-checks an UPDATE's WHERE clause against the row a concurrent winner
+committed, so of two writers racing on one seq exactly one matches.
+
+SQLite allows one writer per database at a time. Writers from this process
+queue on an ``asyncio.Lock`` instead of in SQLite's busy handler, which polls
+with growing sleeps: a burst of workers then waits longer than it needs to
+(about 3x, for 1000 concurrent records on a 40-connection pool) and, past the
+timeout, fails with "database is locked". Reads take no lock: WAL lets them run
+beside the writer. The busy timeout set on every connection still covers
+writers outside this repository (another process, another engine on the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnClause,
+    CursorResult,
+    Insert,
+    Row,
+    Select,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from order_engine.adapters.db.engine import is_memory_sqlite
+from order_engine.adapters.db.idempotency import complete_reservation
+from order_engine.adapters.db.schema import ACTIVE, EVENT_POSITION_SEQ, order_events, orders
+from order_engine.domain.errors import StaleWrite
+from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
+from order_engine.ports.idempotency import Completion
+
+if TYPE_CHECKING:
+    from order_engine.ports.repository import OrderRepository
+
+
+class SqlOrderRepository:
+    """Orders and their gapless event logs in a SQL database (see module docstring).
+
+    The engine should come from ``create_engine`` (orjson JSON, SQLite pragmas)
+    and the database be migrated with ``run_migrations``. The repository does
+    not own the engine; whoever created it disposes of it.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._write_lock: AbstractAsyncContextManager[None] = (
+            asyncio.Lock() if sqlite else nullcontext()
+        )
+        # An in-memory database lives on one connection that every checkout
+        # shares; a read interleaved with a write transaction would see (or,
+        # on release, roll back) its uncommitted work, so reads queue too.
+        self._read_lock: AbstractAsyncContextManager[None] = (
+            self._write_lock if is_memory_sqlite(engine.url) else nullcontext()
+        )
+        self._insert_event = _event_insert(sqlite)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_lock, self._engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        async with self._read_lock, self._engine.connect() as conn:
+            yield conn
+
+    async def create(
+        self, order: Order, event: OrderEvent, *, idempotency: Completion | None = None
+    ) -> None:
+        """Insert a new order with its first event (seq 1), atomically.
+
+        A duplicate id raises SQLAlchemy's ``IntegrityError`` and writes nothing;
+        so does ``record`` for a signature that another order already holds.
+        With ``idempotency``, the key's reservation is completed in the same
+        transaction, or ``IdempotencyKeyTaken`` is raised and nothing is written.
+        """
+        _check_event(order, event)
+        if event.seq != 1:
+            raise ValueError(f"expected a new order's first event to have seq 1, got {event.seq}")
+        row = {
+            "id": order.id,
+            "kind": order.kind.value,
+            "owner": order.owner,
+            "input_mint": order.input_mint,
+            "output_mint": order.output_mint,
+            "amount_in": order.amount_in,
+            "slippage_bps": order.slippage_bps,
+            "attempts": order.attempts,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "created_at": _aware("created_at", order.created_at),
+            **_mutable_row(order),
+        }
+        async with self._writing() as conn:
+            if idempotency is not None:
+                await complete_reservation(conn, idempotency, order.id)
+            await conn.execute(insert(orders), row)
+            await conn.execute(self._insert_event, _event_row(event, order.owner))
+
+    async def get(self, order_id: UUID) -> Order | None:
+        async with self._reading() as conn:
+            row = (await conn.execute(select(orders).where(orders.c.id == order_id))).one_or_none()
+        return None if row is None else _order(row)
+
+    async def events(self, order_id: UUID, after_seq: int = 0) -> list[OrderEvent]:
+        """Events with seq > ``after_seq``, in seq order."""
+        stmt = (
+            select(order_events)
+            .where(order_events.c.order_id == order_id, order_events.c.seq > after_seq)
+            .order_by(order_events.c.seq)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            OrderEvent(_uuid(row.order_id), row.seq, OrderStatus(row.status), row.at, row.details)
+            for row in rows
+        ]
+
+    async def record(self, order: Order, event: OrderEvent) -> None:
+        """Persist ``order``'s new state and ``event``, if the stored seq is ``event.seq - 1``.
+
+        Raises ``StaleWrite`` and writes nothing otherwise. The order's
+        definition (mints, amount, owner, kind, created_at) is immutable and
+        not rewritten, and ``attempts`` belongs to ``claim``: a worker's
+        snapshot of it may be older than a concurrent claim's increment.
+        """
+        _check_event(order, event)
+        stmt = (
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.seq == event.seq - 1)
+            .values(_mutable_row(order))
+        )
+        async with self._writing() as conn:
+            result: CursorResult[Any] = await conn.execute(stmt)
+            if result.rowcount != 1:
+                found = await conn.scalar(select(orders.c.seq).where(orders.c.id == order.id))
+                raise StaleWrite(
+                    f"order {order.id}: expected stored seq {event.seq - 1} to write seq "
+                    + f"{event.seq}, found "
+                    + ("no such order" if found is None else f"seq {found}")
+                )
+            await conn.execute(self._insert_event, _event_row(event, order.owner))
+
+    async def claim(
+        self, order_id: UUID, worker: str, now: datetime, lease_seconds: float
+    ) -> Order | None:
+        """Take a lease on an active order and count an attempt, in one conditional UPDATE.
+
+        Returns the order, or ``None`` when it is terminal, unknown, or leased
+        by another worker whose lease has not expired. A worker re-claiming
+        its own lease (a redelivered job) counts a new attempt.
+        """
+        now = _aware("now", now)
+        stmt = (
+            update(orders)
+            .where(
+                orders.c.id == order_id,
+                ACTIVE,
+                or_(
+                    orders.c.lease_owner.is_(None),
+                    orders.c.lease_expires_at <= now,
+                    orders.c.lease_owner == worker,
+                ),
+            )
+            .values(
+                lease_owner=worker,
+                lease_expires_at=now + _lease(lease_seconds),
+                attempts=orders.c.attempts + 1,
+            )
+            .returning(*orders.c)
+        )
+        async with self._writing() as conn:
+            row = (await conn.execute(stmt)).one_or_none()
+        return None if row is None else _order(row)
+
+    async def renew(self, order_id: UUID, worker: str, now: datetime, lease_seconds: float) -> bool:
+        """Extend ``worker``'s lease; ``False`` if it no longer holds it.
+
+        A lease that lapsed but that nobody took over is still held: nobody
+        else can have acted on the order in between.
+        """
+        stmt = (
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.lease_owner == worker)
+            .values(lease_expires_at=_aware("now", now) + _lease(lease_seconds))
+        )
+        async with self._writing() as conn:
+            result: CursorResult[Any] = await conn.execute(stmt)
+        return result.rowcount == 1
+
+    async def release(self, order_id: UUID, worker: str) -> None:
+        """Drop ``worker``'s lease (if it still holds it) so another may claim at once."""
+        stmt = (
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.lease_owner == worker)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        async with self._writing() as conn:
+            await conn.execute(stmt)
+
+    async def unfinished(self, older_than: datetime, limit: int) -> Sequence[UUID]:
+        """Active orders last updated before ``older_than``, oldest first (for the reconciler)."""
+        stmt = unfinished_query(older_than, limit)
+        async with self._reading() as conn:
+            return [_uuid(value) for value in (await conn.scalars(stmt)).all()]
+
+    async def ping(self) -> None:
+        """Raise if the store is unreachable (readiness)."""
+        async with self._reading() as conn:
+            await conn.execute(select(1))
+
+
+def unfinished_query(older_than: datetime, limit: int) -> Select[UUID]:
+    """The reconciler's scan; its own function so that a test can EXPLAIN it."""
+    if limit < 0:
+        raise ValueError(f"expected a non-negative limit, got {limit}")
+    # One named parameter serves both comparisons.
+    cutoff = bindparam("cutoff", _aware("older_than", older_than), type_=orders.c.updated_at.type)
+    return (
+        select(orders.c.id)
+        # ACTIVE is the partial index's own predicate, so the index serves this.
+        .where(
+            ACTIVE,
+            orders.c.updated_at < cutoff,
+            # A worker holding a live lease is on it (waiting for a slow landing,
+            # say): leave it alone until its lease has lapsed as long ago.
+            or_(orders.c.lease_expires_at.is_(None), orders.c.lease_expires_at < cutoff),
+        )
+        .order_by(orders.c.updated_at, orders.c.id)
+        .limit(limit)
+    )
+
+
+def _check_event(order: Order, event: OrderEvent) -> None:
+    if (event.order_id, event.seq, event.status) != (order.id, order.seq, order.status):
+        raise ValueError(
+            f"expected an event for order {order.id} at seq {order.seq} ({order.status.value}), "
+            f"got order {event.order_id} at seq {event.seq} ({event.status.value})"
+        )
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"expected {name} to be timezone-aware, got naive {value.isoformat()}")
+    return value
+
+
+def _lease(seconds: float) -> timedelta:
+    if not seconds > 0:
+        raise ValueError(f"expected a positive lease in seconds, got {seconds}")
+    return timedelta(seconds=seconds)
+
+
+def _mutable_row(order: Order) -> dict[str, Any]:
+    tx = order.tx
+    return {
+        "status": order.status.value,
+        "seq": order.seq,
+        "route": order.route,
+        "fill": order.fill,
+        "tx_signature": tx.signature if tx else None,
+        "tx_raw": tx.raw if tx else None,
+        "tx_last_valid_block_height": tx.last_valid_block_height if tx else None,
+        "error_code": order.error_code,
+        "error_message": order.error_message,
+        "updated_at": _aware("updated_at", order.updated_at),
+    }
+
+
+def _event_row(event: OrderEvent, owner: str | None) -> dict[str, Any]:
+    return {
+        "order_id": event.order_id,
+        "seq": event.seq,
+        "status": event.status.value,
+        "at": _aware("at", event.at),
+        "details": dict(event.details),
+        "owner": owner,
+    }
+
+
+# The writing transaction's id, as a plain bigint (xid8 is 64-bit, epoch included,
+# so it never wraps).
+PG_TXID: ColumnClause[int] = literal_column(
+    "(pg_current_xact_id()::text)::bigint", type_=BigInteger()
+)
+
+
+def _event_insert(sqlite: bool) -> Insert:
+    """The event INSERT with the event's global position (ports/order_queries.py).
+
+    SQLite: one writer at a time holds the database lock from its first write
+    to its commit, so numbering inside the INSERT commits in number order.
+    PostgreSQL: a sequence value plus the transaction id; the reader orders by
+    both and reads only transactions older than every running one.
+    """
+    if sqlite:
+        following = (
+            select(func.coalesce(func.max(order_events.c.position), 0) + 1)
+            .where(order_events.c.txid == 0)
+            .scalar_subquery()
+        )
+        return insert(order_events).values(txid=0, position=following)
+    return insert(order_events).values(txid=PG_TXID, position=EVENT_POSITION_SEQ.next_value())
+
+
+def _uuid(value: UUID) -> UUID:
+    """asyncpg hands back its own UUID class; the domain (and every serialiser
+    downstream, e.g. orjson on the Redis bus) expects ``uuid.UUID`` itself."""
+    return value if type(value) is UUID else UUID(bytes=value.bytes)
+
+
+def _order(row: Row[Any]) -> Order:
+    tx = None
+    if row.tx_signature is not None:
+        tx = SignedTx(row.tx_signature, bytes(row.tx_raw), row.tx_last_valid_block_height)
+    return Order(
+        id=_uuid(row.id),
+        input_mint=row.input_mint,
+        output_mint=row.output_mint,
+        amount_in=row.amount_in,
+        slippage_bps=row.slippage_bps,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        kind=OrderKind(row.kind),
+        owner=row.owner,
+        status=OrderStatus(row.status),
+        seq=row.seq,
+        attempts=row.attempts,
+        route=row.route,
+        tx=tx,
+        fill=row.fill,
+        error_code=row.error_code,
+        error_message=row.error_message,
+    )
+
+
+if TYPE_CHECKING:  # mypy proves the adapter satisfies the port, without a runtime cost
+
+    def _satisfies_port(engine: AsyncEngine) -> OrderRepository:
+        return SqlOrderRepository(engine)

@@ -1,0 +1,177 @@
+"""The simulated Solana side: a cluster, its venues' pools and a moving market.
+
+``build_simulator(SimConfig(...))`` returns a ``Simulator`` whose ``chain``
+implements the Chain port and whose ``venues`` are the Raydium and Meteora
+clients; the engine cannot tell them from the real thing. See
+``docs/simulation.md`` for every formula, parameter and failure mode.
+
+Time: at ``time_scale > 0`` a background task (``start``) produces a slot every
+``0.4 s x time_scale``; at ``time_scale == 0`` nothing sleeps and the slot clock
+advances deterministically as status polls wait for signatures (see
+``Cluster.poll_signature_statuses``) or as tests call ``advance_slots``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+import secrets
+from dataclasses import dataclass, field
+
+import structlog
+from solders.pubkey import Pubkey
+
+from order_engine.adapters.sim import genesis
+from order_engine.adapters.sim.chain import SimChain
+from order_engine.adapters.sim.cluster import Cluster, ClusterParams
+from order_engine.adapters.sim.faults import FaultConfig, Faults, Latency
+from order_engine.adapters.sim.ledger import Ledger
+from order_engine.adapters.sim.market import Market, MarketParams, PoolView
+from order_engine.adapters.venues.listing import PoolListing
+from order_engine.adapters.venues.meteora import MeteoraVenue
+from order_engine.adapters.venues.raydium import RaydiumVenue
+from order_engine.dex.spl import associated_token_address
+from order_engine.ports.venue import Venue
+
+log = structlog.get_logger(__name__)
+
+MARKET_MAKER_UNITS = 10**17  # base units of every token the market maker starts with
+
+__all__ = ["SimConfig", "Simulator", "build_simulator"]
+
+
+@dataclass
+class SimConfig:
+    time_scale: float = 1.0
+    seed: int | None = None
+    transient_failure_rate: float = 0.02
+    rate_limit_rate: float = 0.01
+    send_timeout_rate: float = 0.01
+    ambiguous_share: float = 0.5
+    congestion_share: float = 0.10
+    market_moves: bool = True  # reference walk, background flow and arbitrage
+    cluster: ClusterParams | None = None  # replaces congestion_share and the landing model
+    market: MarketParams = field(default_factory=MarketParams)
+    pools: tuple[genesis.PoolSpec, ...] = genesis.DEFAULT_POOLS
+
+
+class Simulator:
+    def __init__(self, cfg: SimConfig) -> None:
+        self.config = cfg
+        self.seed = cfg.seed if cfg.seed is not None else secrets.randbits(63)
+        self.time_scale = cfg.time_scale
+        self.ledger = Ledger()
+        prices = dict(genesis.REFERENCE_USD)
+        params = dataclasses.replace(
+            cfg.cluster or ClusterParams(congestion_share=cfg.congestion_share),
+            advance_on_poll=cfg.time_scale == 0,
+        )
+        self.cluster = Cluster(self.ledger, params, seed=self.seed)
+        self.records = genesis.build_genesis(
+            self.ledger, cfg.pools, prices, self.cluster.unix_timestamp
+        )
+        self.pools: list[PoolListing] = [r.listing for r in self.records]
+        self.faults = FaultConfig(
+            cfg.transient_failure_rate,
+            cfg.rate_limit_rate,
+            cfg.send_timeout_rate,
+            cfg.ambiguous_share,
+        )
+        latency = Latency(cfg.time_scale, random.Random(f"{self.seed}:latency"))
+        self.chain = SimChain(
+            self.cluster, Faults(self.faults, random.Random(f"{self.seed}:faults")), latency
+        )
+        self.venues: list[Venue] = [
+            RaydiumVenue(self.chain, self.pools, delay=latency.quote),
+            MeteoraVenue(self.chain, self.pools, delay=latency.quote),
+        ]
+        trader = genesis.sim_address("market-maker")
+        genesis.fund(
+            self.ledger,
+            trader,
+            MARKET_MAKER_UNITS,
+            {t.mint: MARKET_MAKER_UNITS for t in genesis.TOKENS.values()},
+        )
+        self.market = Market(
+            self.ledger,
+            self.records,
+            prices,
+            params=cfg.market,
+            rng=random.Random(f"{self.seed}:market"),
+            trader=trader,
+            slot_seconds=params.slot_seconds,
+        )
+        if cfg.market_moves:
+            self.cluster.on_slot(self.market.on_slot)
+        self._ticker: asyncio.Task[None] | None = None
+
+    # --- the factory's contract --------------------------------------------------------
+
+    def fund(self, owner: Pubkey, *, lamports: int, tokens: dict[str, int]) -> None:
+        """Genesis airdrop: ``lamports`` to ``owner``, ``tokens`` (mint -> base units)
+        into its associated token accounts (wrapped SOL for the SOL mint)."""
+        genesis.fund(self.ledger, owner, lamports, tokens)
+
+    async def start(self) -> None:
+        """Start the slot clock (nothing to start at ``time_scale == 0``)."""
+        if self.time_scale > 0 and self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick(), name="sim-slot-clock")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = self.cluster.params.slot_seconds * self.time_scale
+        deadline = loop.time()
+        while True:
+            deadline += period
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+            try:
+                self.cluster.advance_slot()
+            except Exception:  # a bug in one slot must not stop the clock
+                log.exception("sim_slot_failed", slot=self.cluster.slot)
+
+    # --- test hooks ----------------------------------------------------------------------
+
+    def advance_slots(self, count: int = 1) -> None:
+        self.cluster.advance_slots(count)
+
+    def executions(self, signature: str) -> int:
+        """How many times the transaction with ``signature`` executed (0 or 1)."""
+        return self.cluster.executions[signature]
+
+    def token_balance(self, owner: Pubkey, mint: str) -> int:
+        account = self.ledger.tokens.get(associated_token_address(owner, Pubkey.from_string(mint)))
+        return 0 if account is None else account.amount
+
+    def lamports(self, owner: Pubkey) -> int:
+        return self.ledger.balance(owner)
+
+    def pool(self, symbol: str, kind: str) -> PoolListing:
+        """The listing of the ``kind`` pool (``amm_v4``/``cpmm``/``dlmm``) for ``symbol``
+        (e.g. ``"SOL/USDC"``, either order)."""
+        wanted = set(symbol.split("/"))
+        for record in self.records:
+            if record.listing.kind == kind and {record.symbol_a, record.symbol_b} == wanted:
+                return record.listing
+        raise KeyError(f"no {kind} pool for {symbol}")
+
+    def pool_view(self, listing: PoolListing) -> PoolView:
+        """Current price (B per A, base units), fee and reserves of a pool."""
+        record = next(r for r in self.records if r.listing.address == listing.address)
+        return self.market.view(record)
+
+    def reference_price(self, symbol: str) -> float:
+        """The reference USD price the market is walking."""
+        return self.market.prices[symbol]
+
+
+def build_simulator(cfg: SimConfig) -> Simulator:
+    return Simulator(cfg)

@@ -1,0 +1,145 @@
+"""Who is calling: API keys, how they are made, and how a request's key is checked.
+
+**Key format.** ``oek_<id>_<secret>``: ``id`` is 10 hex characters, public
+(listings, logs, and the ``owner`` of the key's orders); ``secret`` is 32
+random bytes (256 bits) in URL-safe base64. Only ``sha256(key)`` is stored.
+A slow password hash (bcrypt, argon2) exists to make guessing *low-entropy*
+secrets expensive; a 256-bit random secret cannot be guessed at any speed,
+so a fast hash loses nothing and lets every request be checked in
+microseconds, by an indexed lookup of the hash.
+
+**Modes** (``AUTH_MODE``): ``required`` (``order-engine api``): every request
+needs a valid key. ``auto`` (``serve``): open while no key exists, for a
+newcomer; enforced from the moment one exists (revoked keys count, so
+revoking the last key does not reopen the API). ``off``: keys are optional.
+A key that is presented is always checked, in every mode: a bad one is a 401.
+
+**Caching.** Lookups (by hash) and the "does any key exist" answer are
+cached for ``cache_s``, so a key created or revoked takes effect within that.
+Once keys exist they always will, so that answer is kept for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from order_engine.ports.api_keys import ApiKey, ApiKeyStore
+from order_engine.ports.clock import Clock
+
+AuthMode = Literal["auto", "required", "off"]
+KEY_PREFIX = "oek_"
+_KEY_SHAPE = re.compile(r"oek_([0-9a-f]{10})_[A-Za-z0-9_-]{43}")
+MAX_NAME_LENGTH = 128
+_CACHE_LIMIT = 10_000
+
+
+def hash_secret(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def public_part(key: str) -> str:
+    """What may be shown of a presented key: its public id, never the secret."""
+    match = _KEY_SHAPE.fullmatch(key)
+    return f"{KEY_PREFIX}{match.group(1)}_..." if match else "(not an order-engine key)"
+
+
+def new_key() -> tuple[str, str, str]:
+    """A fresh ``(id, key, hash)``; the key is shown once and never stored."""
+    key_id = secrets.token_hex(5)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    return key_id, key, hash_secret(key)
+
+
+async def create_key(store: ApiKeyStore, name: str, clock: Clock) -> tuple[ApiKey, str]:
+    """Store a new key named ``name``; returns it with the secret key (shown once)."""
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise ValueError(f"expected a key name of 1 to {MAX_NAME_LENGTH} characters, got {name!r}")
+    key_id, key, digest = new_key()
+    record = ApiKey(key_id, name, clock.now())
+    await store.add(record, digest)
+    return record, key
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """``owner`` is the key's id; ``None`` is an anonymous caller (open mode), who
+    sees every order, as before keys existed."""
+
+    owner: str | None = None
+    key_name: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.owner is None
+
+
+ANONYMOUS = Caller()
+
+
+class Unauthorized(Exception):
+    def __init__(self, reason: Literal["missing", "invalid", "revoked"], message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+MISSING_KEY = (
+    "missing API key: expected an `Authorization: Bearer <key>` or `X-API-Key: <key>` header "
+    '(WebSocket: also `?apiKey=<key>` or a first message {"apiKey": "<key>"}); create one '
+    "with `order-engine keys create --name <name>`"
+)
+
+
+class Authenticator:
+    def __init__(self, keys: ApiKeyStore, *, mode: AuthMode, cache_s: float, clock: Clock) -> None:
+        self.keys = keys
+        self.mode = mode
+        self.cache_s = cache_s
+        self.clock = clock
+        self._by_hash: dict[str, tuple[float, ApiKey | None]] = {}
+        self._keys_exist = False
+        self._keys_checked_at: float | None = None
+
+    async def enforced(self) -> bool:
+        """Whether a request without a key is refused right now."""
+        if self.mode != "auto":
+            return self.mode == "required"
+        if self._keys_exist:
+            return True
+        now = self.clock.monotonic()
+        if self._keys_checked_at is None or now - self._keys_checked_at >= self.cache_s:
+            self._keys_exist = await self.keys.exists()
+            self._keys_checked_at = now
+        return self._keys_exist
+
+    async def authenticate(self, presented: str | None) -> Caller:
+        """The caller behind ``presented`` (``None``: no key sent); raises ``Unauthorized``."""
+        if presented is None:
+            if await self.enforced():
+                raise Unauthorized("missing", MISSING_KEY)
+            return ANONYMOUS
+        key = await self._lookup(hash_secret(presented))
+        if key is None:
+            raise Unauthorized("invalid", f"invalid API key {public_part(presented)}: no such key")
+        if key.revoked_at is not None:
+            at = key.revoked_at.isoformat().replace("+00:00", "Z")
+            raise Unauthorized("revoked", f"API key {KEY_PREFIX}{key.id}_... was revoked at {at}")
+        return Caller(key.id, key.name)
+
+    async def _lookup(self, digest: str) -> ApiKey | None:
+        now = self.clock.monotonic()
+        cached = self._by_hash.get(digest)
+        if cached is not None and now - cached[0] < self.cache_s:
+            return cached[1]
+        key = await self.keys.by_hash(digest)
+        if len(self._by_hash) >= _CACHE_LIMIT:
+            self._by_hash.clear()  # simplest bound; a miss only costs one indexed read
+        self._by_hash[digest] = (now, key)
+        if key is not None:
+            self._keys_exist = True
+        return key

@@ -1,0 +1,493 @@
+"""The worker's job handler: drive one order from wherever it stands to a terminal state.
+
+Exactly-once execution over an at-least-once queue rests on four rules:
+
+1. **Claim conditionally.** ``repo.claim`` takes a lease only if no live
+   worker holds one; a redelivery that finds a live lease waits up to one
+   lease period for it to lapse (its holder died), then backs off.
+2. **Write conditionally.** Every transition is persisted on the condition that
+   the stored seq is the one this worker last saw; a stale worker gets
+   ``StaleWrite`` and stops before any side effect. Giving up is no exception:
+   a run fails the order only from the state it last saw, never from a fresh
+   read, because a fresh read may show another worker's transaction in flight.
+3. **Persist before sending.** The signed bytes, signature and
+   ``lastValidBlockHeight`` are stored with the ``submitted`` event *before*
+   the first broadcast, so any later run knows exactly what may be in flight.
+4. **Re-sign only when the stored transaction can never execute.** A run
+   that finds a stored transaction checks its status: landed → settle without
+   sending; unseen but still valid → rebroadcast the same bytes; unseen and the
+   chain's block height past ``lastValidBlockHeight`` → it can never land, and
+   only then re-quote, rebuild and re-sign. A transaction that landed and
+   failed only because the accounts it named no longer cover the pool's state
+   (DLMM ``BinArrayNotFound`` after a large move) executed nothing and cannot
+   run again, so it is re-quoted the same way.
+
+Slippage at execution: when the landed transaction fails its venue's
+``min_amount_out`` check, the order fails with ``slippage_exceeded`` and the
+on-chain error; it is not silently re-quoted at a worse price. The client chose
+``slippageBps``; a fill outside it is a fill the client did not ask for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from solders.keypair import Keypair
+
+from order_engine.app.metrics import NULL_METRICS, ExecutionObserver
+from order_engine.app.reporting import Presenter, realised_fill
+from order_engine.app.router import Router
+from order_engine.app.txbuilder import FeePolicy, build_swap_transaction
+from order_engine.domain.errors import (
+    EngineError,
+    ErrorCode,
+    PermanentError,
+    StaleWrite,
+    TransientError,
+)
+from order_engine.domain.order import Order, OrderStatus, SignedTx, Trigger
+from order_engine.ports.bus import EventBus
+from order_engine.ports.chain import (
+    Chain,
+    Commitment,
+    SignatureStatus,
+    TransactionRejected,
+)
+from order_engine.ports.clock import Clock
+from order_engine.ports.metrics import Metrics
+from order_engine.ports.queue import Job
+from order_engine.ports.repository import OrderRepository
+
+log = structlog.get_logger(__name__)
+
+# How often a redelivery re-tries the claim while another worker's lease is live.
+_LEASE_POLL_MAX_S = 0.25
+
+# On-chain error names (by substring, lower case) mapped to stable order codes.
+_CHAIN_ERRORS: tuple[tuple[str, ErrorCode], ...] = (
+    ("slippage", ErrorCode.SLIPPAGE_EXCEEDED),
+    ("insufficientfunds", ErrorCode.INSUFFICIENT_FUNDS),
+    ("insufficient funds", ErrorCode.INSUFFICIENT_FUNDS),
+    ("liquidity", ErrorCode.INSUFFICIENT_LIQUIDITY),
+    # The System program's way of saying the account lacked the lamports (wrapping SOL).
+    ("negativelamports", ErrorCode.INSUFFICIENT_FUNDS),
+)
+
+
+def chain_error_code(err: str) -> ErrorCode:
+    lowered = err.lower().replace("_", "")
+    for needle, code in _CHAIN_ERRORS:
+        if needle.replace("_", "") in lowered:
+            return code
+    return ErrorCode.TRANSACTION_FAILED
+
+
+# On-chain errors that mean "the transaction named accounts that no longer cover
+# the pool's state" (e.g. DLMM bin arrays after a large price move). Nothing
+# executed, so re-quoting is safe; slippage is deliberately not among them
+# (docs/decisions/0002).
+_STALE_ACCOUNT_ERRORS = ("binarraynotfound",)
+
+
+def _stale_accounts(err: str) -> bool:
+    lowered = err.lower()
+    return any(name in lowered for name in _STALE_ACCOUNT_ERRORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Rebuild:
+    """Why the stored transaction can never execute, with the evidence recorded."""
+
+    reason: str
+    code: ErrorCode  # the failure code if the rebuilds run out
+    evidence: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorConfig:
+    worker_id: str
+    max_attempts: int
+    lease_s: float
+    poll_interval_s: float  # between signature-status polls, about one slot
+    rebroadcast_every: int = 2  # polls between rebroadcasts of the same bytes
+    max_rebuilds: int = 3  # re-signs (after expiry or stale accounts) before giving up
+    max_poll_failures: int = 20  # consecutive RPC failures while waiting to land
+    fees: FeePolicy = dataclasses.field(
+        default_factory=lambda: FeePolicy(
+            compute_units_per_leg=300_000, micro_lamports_per_cu=50_000
+        )
+    )
+
+
+class OrderExecutor:
+    def __init__(
+        self,
+        *,
+        repo: OrderRepository,
+        bus: EventBus,
+        router: Router,
+        chain: Chain,
+        wallet: Keypair,
+        clock: Clock,
+        presenter: Presenter,
+        config: ExecutorConfig,
+        metrics: Metrics = NULL_METRICS,
+    ) -> None:
+        self.repo = repo
+        self.bus = bus
+        self.router = router
+        self.chain = chain
+        self.wallet = wallet
+        self.clock = clock
+        self.present = presenter
+        self.cfg = config
+        self.observe = ExecutionObserver(metrics, clock)
+        self._owner = str(wallet.pubkey())
+
+    async def __call__(self, job: Job) -> None:
+        """Run the order of ``job`` to a terminal state.
+
+        May run more than once for the same order (queue redelivery, a crash, the
+        reconciler): every step is idempotent, per the rules in the module doc.
+        Raises to ask the queue for a retry; returns once the order is terminal,
+        owned by another worker, or unknown.
+        """
+        # Every log line of this job names the order, and only it: a job runs in its
+        # own task, which may have copied the context of whatever task started it.
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(orderId=str(job.order_id))
+        order = await self._claim(job)
+        if order is None:
+            return
+        self.observe.claimed(order, self.clock.now())
+        run = _Run(
+            order,
+            log.bind(order_id=str(order.id), attempt=order.attempts, job_attempt=job.attempt),
+        )
+        heartbeat = asyncio.create_task(self._heartbeat(order))
+        try:
+            await self._run(run)
+        except StaleWrite:
+            run.log.info("stale_write_stopping", reason="another worker advanced the order")
+        except PermanentError as exc:
+            await self._fail(run, exc)
+        except Exception as exc:  # noqa: BLE001 - transient errors and bugs alike are retried
+            await self._after_transient(run, job, exc)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(Exception):
+                await self.repo.release(order.id, self.cfg.worker_id)
+
+    async def _claim(self, job: Job) -> Order | None:
+        """Take the order's lease; ``None`` if the order is terminal or unknown.
+
+        While another worker holds a live lease, wait up to one lease period for
+        it to lapse. A redelivery meets a live lease when the queue swept the job
+        from a worker that died: its lease lapses at most ``lease_s`` after its
+        last renewal, and only then may anyone go on. Asking the queue for quick
+        retries instead spent every attempt against that lease and dropped the
+        job, leaving the order to the reconciler, tens of seconds later. A holder
+        that keeps its lease for a whole period is alive: the delivery then asks
+        to be retried later, as before.
+        """
+        step = min(_LEASE_POLL_MAX_S, self.cfg.lease_s / 20)
+        deadline = self.clock.monotonic() + self.cfg.lease_s + step
+        while True:
+            now = self.clock.now()
+            order = await self.repo.claim(job.order_id, self.cfg.worker_id, now, self.cfg.lease_s)
+            if order is not None:
+                return order
+            current = await self.repo.get(job.order_id)
+            if current is None or current.is_terminal:
+                return None
+            if self.clock.monotonic() > deadline:
+                raise TransientError(
+                    f"order {job.order_id} is leased by another worker; retrying later",
+                    code=ErrorCode.SERVICE_UNAVAILABLE,
+                )
+            await self.clock.sleep(step)
+
+    async def _after_transient(self, run: _Run, job: Job, exc: Exception) -> None:
+        latest = await self.repo.get(run.order.id)
+        if latest is None or latest.is_terminal:
+            return
+        if latest.seq != run.order.seq:
+            # The order moved on since this run last wrote (another worker, or a
+            # write of ours that committed but reported an error): this run's view
+            # is too old to give up on, so the next delivery decides from the store.
+            run.log.info("stale_view_retrying", error=repr(exc), seen=run.order.seq, now=latest.seq)
+            raise exc
+        exhausted = latest.attempts >= self.cfg.max_attempts or job.is_last_attempt
+        if not exhausted:
+            run.log.warning("attempt_failed_will_retry", error=repr(exc))
+            self.observe.retried(exc)
+            raise exc
+        if latest.status is OrderStatus.SUBMITTED:
+            # Never fail an order whose transaction may still land: the
+            # reconciler re-enqueues it and a later run settles it for certain.
+            run.log.error("outcome_unknown_left_for_reconciler", error=repr(exc))
+            raise exc
+        code = exc.code if isinstance(exc, EngineError) else ErrorCode.INTERNAL
+        message = exc.message if isinstance(exc, EngineError) else f"internal error: {exc!r}"
+        run.order.attempts = latest.attempts
+        await self._fail(
+            run,
+            PermanentError(
+                f"gave up after {latest.attempts} attempts; last error: {message}", code=code
+            ),
+        )
+
+    async def _heartbeat(self, order: Order) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.lease_s / 3)
+            try:
+                held = await self.repo.renew(
+                    order.id, self.cfg.worker_id, self.clock.now(), self.cfg.lease_s
+                )
+            except Exception as exc:  # noqa: BLE001 - a missed renewal is not fatal
+                log.warning("lease_renew_failed", order_id=str(order.id), error=repr(exc))
+                continue
+            if not held:
+                log.warning("lease_lost", order_id=str(order.id))
+                return
+
+    # --- the pipeline ----------------------------------------------------------------
+
+    async def _run(self, run: _Run) -> None:
+        rebuilds = 0
+        while not run.order.is_terminal:
+            if run.order.status is OrderStatus.SUBMITTED:
+                rebuild = await self._land(run)
+                if rebuild is not None:
+                    rebuilds += 1
+                    self.observe.retried("rebuild")
+                    if rebuilds > self.cfg.max_rebuilds:
+                        raise PermanentError(
+                            f"gave up after {rebuilds} signed transactions; last: {rebuild.reason}",
+                            code=rebuild.code,
+                        )
+                    await self._route_and_sign(run, rebuild=rebuild)
+            else:
+                await self._route_and_sign(run)
+
+    async def _route_and_sign(self, run: _Run, *, rebuild: Rebuild | None = None) -> None:
+        """Quote, choose, build, sign, persist, broadcast; with ``rebuild``, a re-sign
+        replacing a stored transaction that can no longer execute."""
+        order = run.order
+        started = self.clock.monotonic()
+        decision = await self.router.decide(
+            order.input_mint, order.output_mint, order.amount_in, order.slippage_bps
+        )
+        routed = self.observe.since("routing", started)
+        plan = decision.plan
+        plan_view = self.present.plan(plan, order.output_mint)
+        quotes = [self.present.quote(q) for q in plan.alternatives]
+        unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]
+        route = {**plan_view, "quotes": quotes, "unfilled": unfilled, "skipped": decision.skipped}
+        building = {
+            "dex": plan.venue,
+            "expectedAmountOut": plan_view["expectedAmountOut"],
+            "minAmountOut": plan_view["minAmountOut"],
+            "legs": plan_view["legs"],
+        }
+        run.log.info(
+            "route_decided", dex=plan.venue, reason=plan.reason, rebuild=rebuild is not None
+        )
+        if rebuild is not None:
+            await self._record(
+                run,
+                Trigger.REBUILD,
+                {
+                    **building,
+                    "quotes": quotes,
+                    "unfilled": unfilled,
+                    "plan": plan_view,
+                    "reason": rebuild.reason,
+                    **rebuild.evidence,
+                },
+                route=route,
+            )
+        else:
+            await self._record(
+                run,
+                Trigger.ROUTE,
+                {
+                    "attempt": order.attempts,
+                    "quotes": quotes,
+                    "unfilled": unfilled,
+                    "plan": plan_view,
+                    "skipped": decision.skipped,
+                },
+                route=route,
+            )
+            await self._record(run, Trigger.BUILD, building)
+        blockhash = await self.chain.get_latest_blockhash()
+        tx = build_swap_transaction(
+            plan,
+            payer=self.wallet,
+            input_mint=order.input_mint,
+            output_mint=order.output_mint,
+            blockhash=blockhash.blockhash,
+            venues=self.router.venues,
+            memo=f"order-engine:{order.id}",
+            fees=self.cfg.fees,
+        )
+        signed = SignedTx(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
+        self.observe.since("building", routed)
+        # Persist before the first send: from here on, any run knows what may be in flight.
+        await self._record(
+            run,
+            Trigger.SUBMIT,
+            {"txHash": signed.signature, "lastValidBlockHeight": signed.last_valid_block_height},
+            tx=signed,
+        )
+        await self._broadcast(signed, run)
+
+    async def _broadcast(self, tx: SignedTx, run: _Run) -> None:
+        try:
+            await self.chain.send_transaction(tx.raw)
+        except TransactionRejected:
+            raise
+        except TransientError as exc:
+            # Ambiguous (a timeout may have landed) or refused for now: the
+            # status poll decides what happened; never re-sign on this alone.
+            run.log.info("broadcast_uncertain", error=exc.code.value, detail=exc.message)
+
+    async def _land(self, run: _Run) -> Rebuild | None:
+        """Wait for the stored transaction to settle; rebroadcast while valid.
+
+        Returns ``None`` once the order is terminal, or a ``Rebuild`` when the
+        stored transaction can never execute: its blockhash passed the last valid
+        height with the signature unseen, or it landed and failed only because
+        the accounts it named no longer matched the pool (the caller may re-sign).
+        """
+        tx = run.order.tx
+        assert tx is not None  # noqa: S101 - SUBMITTED always carries its tx
+        polls = failures = 0
+        while True:
+            try:
+                status = (await self.chain.get_signature_statuses([tx.signature]))[0]
+                if status is not None and status.confirmation_status is not Commitment.PROCESSED:
+                    return await self._settle(run, tx, status)
+                if status is None:
+                    height = await self.chain.get_block_height()
+                    if height > tx.last_valid_block_height:
+                        # It may have landed in the last valid block: look once more.
+                        late = (await self.chain.get_signature_statuses([tx.signature]))[0]
+                        if late is None:
+                            run.log.info("blockhash_expired_unseen", tx=tx.signature, height=height)
+                            return Rebuild(
+                                "blockhash expired before the transaction landed; re-quoted",
+                                ErrorCode.BLOCKHASH_EXPIRED,
+                                {
+                                    "expiredTxHash": tx.signature,
+                                    "lastValidBlockHeight": tx.last_valid_block_height,
+                                    "blockHeight": height,
+                                },
+                            )
+                    elif polls % self.cfg.rebroadcast_every == 0:
+                        await self._broadcast(tx, run)
+                failures = 0
+            except TransientError as exc:
+                failures += 1
+                if failures >= self.cfg.max_poll_failures:
+                    raise
+                run.log.info("status_poll_failed", error=exc.code.value)
+            polls += 1
+            await self.clock.sleep(self.cfg.poll_interval_s)
+
+    async def _settle(self, run: _Run, tx: SignedTx, status: SignatureStatus) -> Rebuild | None:
+        order = run.order
+        result = await self.chain.get_transaction(tx.signature)
+        if result is None:
+            raise TransientError(f"transaction {tx.signature} confirmed but not yet retrievable")
+        err = status.err or result.err
+        if err is not None and _stale_accounts(err):
+            # Landed and failed atomically (only the fee moved): it can never run
+            # again, so a fresh quote against today's pool state is safe.
+            run.log.info("stale_accounts_rebuild", tx=tx.signature, error=err)
+            return Rebuild(
+                f"transaction failed on chain with {err}: the pool moved past the accounts "
+                "it named; re-quoted",
+                ErrorCode.TRANSACTION_FAILED,
+                {"failedTxHash": tx.signature, "chainError": err, "feeLamports": result.fee},
+            )
+        if err is not None:
+            raise PermanentError(
+                f"transaction {tx.signature} failed on chain: {err}",
+                code=chain_error_code(err),
+                txHash=tx.signature,
+                feeLamports=result.fee,
+            )
+        fill = realised_fill(
+            result, owner=self._owner, input_mint=order.input_mint, output_mint=order.output_mint
+        )
+        token_in = self.present.tokens.by_mint(order.input_mint)
+        token_out = self.present.tokens.by_mint(order.output_mint)
+        dex = str((order.route or {}).get("dex", "unknown"))
+        details = fill.to_details(token_in, token_out, tx.signature, dex)
+        await self._record(run, Trigger.CONFIRM, details, fill=details)
+        run.log.info("order_confirmed", tx=tx.signature, amount_out=details["amountOut"], dex=dex)
+        return None
+
+    # --- persistence -----------------------------------------------------------------
+
+    async def _record(
+        self, run: _Run, trigger: Trigger, details: Mapping[str, Any], **changes: Any
+    ) -> None:
+        """Apply, persist, then publish; ``run.order`` becomes the new state only once
+        the store has it, so the run never acts on state the store lacks."""
+        candidate = dataclasses.replace(run.order, **changes)
+        event = candidate.apply(trigger, self.clock.now(), details)
+        await self.repo.record(candidate, event)
+        run.order = candidate
+        published = False
+        try:
+            await self.bus.publish(event)
+            published = True
+        except Exception as exc:  # noqa: BLE001 - subscribers replay from the store
+            log.warning(
+                "publish_failed", order_id=str(event.order_id), seq=event.seq, error=repr(exc)
+            )
+        self.observe.recorded(candidate, event, published=published)
+
+    async def _fail(self, run: _Run, exc: EngineError) -> None:
+        """Fail the order *as this run last saw it*. The write is conditional on that
+        seq, so a run whose view went stale (another worker re-signed meanwhile,
+        and that transaction may land) is refused instead of failing the order."""
+        if run.order.is_terminal:
+            return
+        details: dict[str, Any] = {
+            "error": exc.message,
+            "code": exc.code.value,
+            "attempts": run.order.attempts,
+            **{k: v for k, v in exc.details.items() if v is not None},
+        }
+        try:
+            await self._record(
+                run,
+                Trigger.FAIL,
+                details,
+                error_code=exc.code.value,
+                error_message=exc.message,
+            )
+        except StaleWrite:
+            run.log.info("fail_superseded", reason="another worker advanced the order")
+            return
+        run.log.warning("order_failed", code=exc.code.value, error=exc.message)
+
+
+@dataclass(slots=True)
+class _Run:
+    """One delivery of a job: the order as this run last read or wrote it."""
+
+    order: Order
+    log: Any

@@ -1,0 +1,164 @@
+"""Accepting orders: validate, persist as pending, publish, enqueue.
+
+The order is durable (``pending``, seq 1) before the caller hears its id. If
+the enqueue then fails, the order is still accepted: the reconciler
+re-enqueues every active order that has no live job, so it will run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import structlog
+
+from order_engine.app.metrics import NULL_METRICS
+from order_engine.app.reporting import fmt
+from order_engine.app.router import Router
+from order_engine.domain.errors import ErrorCode, NoRouteError, OrderNotFound, ValidationError
+from order_engine.domain.order import Order, OrderEvent, OrderKind
+from order_engine.domain.tokens import Token, TokenRegistry
+from order_engine.ports.bus import EventBus
+from order_engine.ports.clock import Clock
+from order_engine.ports.idempotency import Completion
+from order_engine.ports.metrics import Metrics
+from order_engine.ports.queue import JobQueue
+from order_engine.ports.repository import OrderRepository
+
+log = structlog.get_logger(__name__)
+
+MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS = 1, 5000
+# What a decimal string may look like: ASCII digits only. ``Decimal()`` alone
+# would also take "1_000" and other scripts' digits ("\u0663" is 3).
+_DECIMAL_TEXT = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+_NON_FINITE_TEXT = re.compile(r"\s*[+-]?(?:inf|infinity|s?nan)\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A request that passed validation: tokens resolved, amount in base units."""
+
+    input: Token
+    output: Token
+    amount_in: int
+    slippage_bps: int
+    kind: OrderKind = OrderKind.MARKET
+
+
+class OrderService:
+    def __init__(
+        self,
+        *,
+        repo: OrderRepository,
+        bus: EventBus,
+        queue: JobQueue,
+        clock: Clock,
+        tokens: TokenRegistry,
+        router: Router,
+        default_slippage_bps: int,
+        metrics: Metrics = NULL_METRICS,
+    ) -> None:
+        self.repo = repo
+        self.bus = bus
+        self.queue = queue
+        self.clock = clock
+        self.tokens = tokens
+        self.router = router
+        self.default_slippage_bps = default_slippage_bps
+        self.metrics = metrics
+
+    def validate(
+        self,
+        input_token: str,
+        output_token: str,
+        amount: Decimal | str | int | float,
+        slippage_bps: int | None = None,
+    ) -> OrderRequest:
+        """Raise ``ValidationError`` with a stable code for anything a client got wrong."""
+        token_in = self.tokens.resolve(input_token)
+        token_out = self.tokens.resolve(output_token)
+        if token_in == token_out:
+            raise ValidationError(
+                f"inputToken and outputToken are both {token_in.symbol}: expected two different "
+                "tokens",
+                code=ErrorCode.SAME_TOKEN,
+            )
+        slippage = self.default_slippage_bps if slippage_bps is None else slippage_bps
+        if isinstance(slippage, bool) or not MIN_SLIPPAGE_BPS <= slippage <= MAX_SLIPPAGE_BPS:
+            raise ValidationError(
+                f"slippageBps {slippage_bps!r} out of range: expected an integer from "
+                f"{MIN_SLIPPAGE_BPS} to {MAX_SLIPPAGE_BPS}",
+                code=ErrorCode.INVALID_SLIPPAGE,
+            )
+        if isinstance(amount, str) and not (
+            _DECIMAL_TEXT.fullmatch(amount) or _NON_FINITE_TEXT.fullmatch(amount)
+        ):
+            shown = amount if len(amount) <= 40 else amount[:40] + "..."
+            raise ValidationError(
+                f"invalid amount {shown!r}: expected a decimal number such as 10 or 0.25",
+                code=ErrorCode.INVALID_AMOUNT,
+            )
+        amount_in = token_in.to_base(amount)  # the non-finite ones are refused here
+        if not self.router.has_route(token_in.mint, token_out.mint):
+            raise NoRouteError(
+                f"no route for {token_in.symbol}/{token_out.symbol}: no venue has a pool for the "
+                "pair, directly or through SOL or USDC"
+            )
+        return OrderRequest(token_in, token_out, amount_in, slippage)
+
+    async def submit(
+        self,
+        request: OrderRequest,
+        owner: str | None = None,
+        *,
+        order_id: UUID | None = None,
+        idempotency: Completion | None = None,
+    ) -> Order:
+        """Persist the order as pending (with ``idempotency``, completing that key's
+        reservation in the same transaction), then publish and enqueue it."""
+        order, event = Order.accept(
+            order_id=order_id or uuid4(),
+            input_mint=request.input.mint,
+            output_mint=request.output.mint,
+            amount_in=request.amount_in,
+            slippage_bps=request.slippage_bps,
+            at=self.clock.now(),
+            owner=owner,
+            kind=request.kind,
+            details={
+                "orderType": request.kind.value,
+                "inputToken": request.input.symbol,
+                "outputToken": request.output.symbol,
+                "amountIn": fmt(request.input.to_ui(request.amount_in)),
+                "amountInRaw": str(request.amount_in),
+                "slippageBps": request.slippage_bps,
+            },
+        )
+        await self.repo.create(order, event, idempotency=idempotency)
+        structlog.contextvars.bind_contextvars(orderId=str(order.id))
+        self.metrics.order_submitted()
+        log.info("order_accepted", owner=owner, amount_in=order.amount_in)
+        await self._publish(event)
+        try:
+            await self.queue.enqueue(order.id)
+        except Exception as exc:  # noqa: BLE001 - the order is durable; the reconciler enqueues it
+            log.warning(
+                "enqueue_failed_reconciler_will_retry", order_id=str(order.id), error=repr(exc)
+            )
+        return order
+
+    async def _publish(self, event: OrderEvent) -> None:
+        try:
+            await self.bus.publish(event)
+        except Exception as exc:  # noqa: BLE001 - subscribers replay from the store
+            log.warning("publish_failed", order_id=str(event.order_id), error=repr(exc))
+        else:
+            self.metrics.event_published()
+
+    async def get(self, order_id: UUID, owner: str | None = None) -> Order:
+        order = await self.repo.get(order_id)
+        if order is None or (owner is not None and order.owner != owner):
+            raise OrderNotFound(f"no order with id {order_id}")
+        return order

@@ -1,0 +1,438 @@
+"""The composition root: the one place where adapters are chosen and wired.
+
+| Port       | Embedded (default)        | Distributed                                  |
+|------------|---------------------------|----------------------------------------------|
+| repository | SQLite (``DATABASE_URL``) | PostgreSQL (``DATABASE_URL=postgresql://``)  |
+| queue      | in-process                | SAQ on Redis (``REDIS_URL``)                 |
+| bus        | in-process                | Redis pub/sub, one connection per process    |
+| chain      | in-process simulator      | JSON-RPC at ``SOLANA_RPC_URL``               |
+| rate limit | in-process token buckets  | Redis (one Lua token bucket per API key)     |
+
+Each backend is chosen independently from ``Settings``. A process plays a
+``role``: ``all`` (``serve``: API, workers and, without ``SOLANA_RPC_URL``,
+the simulator), ``api`` (HTTP and WebSocket only) or ``worker`` (jobs only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception types
+import redis.exceptions
+import sqlalchemy.exc
+import structlog
+from solders.keypair import Keypair
+
+from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.db import (
+    SqlApiKeyStore,
+    SqlIdempotencyStore,
+    SqlOrderQueries,
+    SqlOrderRepository,
+    create_engine,
+    run_migrations_async,
+)
+from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
+from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
+from order_engine.adapters.metrics import PrometheusMetrics
+from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
+from order_engine.adapters.redis.ratelimit import RedisRateLimiter
+from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
+from order_engine.adapters.sim import SimConfig, Simulator, build_simulator
+from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
+from order_engine.adapters.wallet import load_or_create_keypair
+from order_engine.app.access import Authenticator
+from order_engine.app.admission import Backpressure
+from order_engine.app.executor import ExecutorConfig, OrderExecutor
+from order_engine.app.gateway import Gateway
+from order_engine.app.idempotency import Idempotency
+from order_engine.app.orders import OrderService
+from order_engine.app.quotes import QuoteService
+from order_engine.app.reconciler import Reconciler
+from order_engine.app.reporting import Presenter
+from order_engine.app.router import Router
+from order_engine.app.txbuilder import FeePolicy
+from order_engine.domain.routing import RouterConfig
+from order_engine.domain.tokens import SOL, USDC, TokenRegistry
+from order_engine.ports.bus import EventBus
+from order_engine.ports.chain import Chain
+from order_engine.ports.clock import Clock
+from order_engine.ports.queue import JobQueue
+from order_engine.ports.ratelimit import RateLimiter
+from order_engine.ports.venue import Venue
+from order_engine.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Role = Literal["all", "api", "worker"]
+SLOT_S = 0.4
+MIN_POLL_S = 0.002  # at time scale 0: yield between status polls without spinning
+# Genesis balances of the engine wallet on the simulated cluster (UI units).
+WALLET_FUNDING = {
+    "SOL": 50_000_000,
+    "USDC": 5_000_000_000,
+    "USDT": 5_000_000_000,
+    "BONK": 10**13,
+    "JUP": 5_000_000_000,
+}
+Closer = Callable[[], Awaitable[None]]
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# What "a backend cannot be reached right now" looks like from the libraries the
+# adapters use. The API answers these with 503 and Retry-After instead of 500
+# (api/errors.py): the request may simply be tried again. ``backend_unavailable``
+# decides, since a DBAPIError is also what a constraint violation raises.
+BACKEND_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # refused, reset, unreachable (TimeoutError is one too)
+    sqlalchemy.exc.DBAPIError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection within pool_timeout
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up (57P0x)
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300: every connection slot taken
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def backend_unavailable(exc: BaseException) -> str | None:
+    """Which backend ``exc``, or an error it was raised from, says is unreachable
+    (``"the database"``, ``"Redis"``, ``"a backend"``); ``None`` for anything else."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return "Redis"
+        if isinstance(
+            current,
+            (
+                sqlalchemy.exc.TimeoutError,
+                asyncpg.PostgresConnectionError,
+                asyncpg.exceptions.OperatorInterventionError,
+                asyncpg.exceptions.TooManyConnectionsError,
+            ),
+        ) or (isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated):
+            return "the database"
+        if isinstance(current, OSError):
+            return "a backend"
+        current = current.__cause__ or getattr(current, "orig", None)
+    return None
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    role: Role
+    tokens: TokenRegistry
+    repo: SqlOrderRepository
+    bus: EventBus
+    queue: JobQueue
+    chain: Chain
+    router: Router
+    orders: OrderService
+    reconciler: Reconciler
+    gateway: Gateway  # API access, idempotency and the read side
+    metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
+    executor: OrderExecutor | None = None
+    wallet: Keypair | None = None
+    simulator: Simulator | None = None
+    ws_connections: int = 0
+    _closers: list[Closer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _workers_started: bool = False
+
+    @property
+    def runs_workers(self) -> bool:
+        return self.executor is not None
+
+    def metrics_ws_open(self, delta: int) -> None:
+        self.ws_connections += delta
+
+    async def start(self, *, workers: bool = True, concurrency: int | None = None) -> None:
+        """Start the simulator (if in-process) and, when ``workers``, the job
+        consumers and the reconciler."""
+        if self.simulator is not None:
+            await self.simulator.start()
+        if isinstance(self.bus, RedisEventBus):
+            await self.bus.start()  # fail fast, and be live before the first subscriber
+        if workers and self.executor is not None:
+            await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
+            self._workers_started = True
+            # Orders a previous process left unfinished may have no job anywhere now.
+            await self.reconciler.run_once(stale_after_s=0)
+            self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
+
+    async def stop(self) -> None:
+        """Stop taking jobs, let running ones finish (or return them), release everything."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._workers_started:
+            await self.queue.stop(self.settings.drain_timeout_s)
+            self._workers_started = False
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the rest
+                log.warning("close_failed", error=repr(exc))
+        self._closers.clear()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.repo.ping(), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["database"] = f"unavailable ({type(exc).__name__})"
+        if isinstance(self.bus, RedisEventBus):
+            checks["bus"] = "ok" if self.bus.connected else "unavailable (reconnecting)"
+        if isinstance(self.queue, SaqJobQueue):
+            try:
+                await asyncio.wait_for(self.queue.depth(), timeout=2)
+                checks["queue"] = "ok"
+            except Exception as exc:  # noqa: BLE001
+                checks["queue"] = f"unavailable ({type(exc).__name__})"
+        return checks
+
+
+def _queue(settings: Settings, closers: list[Closer]) -> JobQueue:
+    redis_url = settings.effective_redis_url
+    attempts, seed = settings.max_attempts, settings.sim_seed
+    base, cap = settings.backoff_base_ms / 1000, settings.backoff_max_ms / 1000
+    queue: JobQueue
+    if redis_url:
+        queue = SaqJobQueue.from_url(
+            redis_url,
+            name=settings.queue_name,
+            max_attempts=attempts,
+            backoff_base=base,
+            backoff_max=cap,
+            seed=seed,
+            heartbeat_s=settings.job_heartbeat_s,
+        )
+    else:
+        queue = InMemoryJobQueue(attempts, base, cap, seed=seed)
+    closers.append(queue.close)
+    return queue
+
+
+def _bus(settings: Settings, closers: list[Closer]) -> EventBus:
+    redis_url = settings.effective_redis_url
+    bus: EventBus
+    if redis_url:
+        bus = RedisEventBus.from_url(
+            redis_url, prefix=settings.bus_prefix, client_name=f"bus:{worker_identity()}"
+        )
+    else:
+        bus = InMemoryEventBus()
+    closers.append(bus.close)
+    return bus
+
+
+def _funding(tokens: TokenRegistry) -> tuple[int, dict[str, int]]:
+    lamports = tokens.resolve("SOL").to_base(WALLET_FUNDING["SOL"])
+    amounts = {
+        tokens.resolve(sym).mint: tokens.resolve(sym).to_base(amount)
+        for sym, amount in WALLET_FUNDING.items()
+        if sym != "SOL"
+    }
+    return lamports, amounts
+
+
+async def _chain(
+    settings: Settings, tokens: TokenRegistry, wallet: Keypair | None, closers: list[Closer]
+) -> tuple[Chain, list[Venue], Simulator | None]:
+    """The chain and the venue clients reading pool state through it."""
+    if settings.solana_rpc_url:
+        url = settings.solana_rpc_url
+        rpc = RpcChain(url, timeout_s=settings.rpc_timeout_s)
+        closers.append(rpc.close)
+        listing = await fetch_pool_listing(url)
+        if wallet is not None:
+            lamports, amounts = _funding(tokens)
+            await ensure_funded(url, wallet.pubkey(), lamports=lamports, tokens=amounts)
+        venues: list[Venue] = [
+            RaydiumVenue(rpc, [p for p in listing if p.venue == "raydium"]),
+            MeteoraVenue(rpc, [p for p in listing if p.venue == "meteora"]),
+        ]
+        return rpc, venues, None
+    simulator = build_simulator(
+        SimConfig(
+            time_scale=settings.sim_time_scale,
+            seed=settings.sim_seed,
+            transient_failure_rate=settings.sim_transient_failure_rate,
+        )
+    )
+    if wallet is not None:
+        lamports, amounts = _funding(tokens)
+        simulator.fund(wallet.pubkey(), lamports=lamports, tokens=amounts)
+    closers.append(simulator.stop)
+    return simulator.chain, simulator.venues, simulator
+
+
+def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | None:
+    if settings.rate_limit_per_s <= 0:
+        return None
+    limiter: RateLimiter
+    redis_url = settings.effective_redis_url
+    if redis_url:  # shared by every API node
+        limiter = RedisRateLimiter.from_url(
+            redis_url,
+            settings.rate_limit_per_s,
+            settings.rate_limit_burst,
+            prefix=settings.bus_prefix,
+        )
+    else:
+        limiter = InMemoryRateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
+    closers.append(limiter.close)
+    return limiter
+
+
+def _gateway(
+    settings: Settings,
+    *,
+    repo: SqlOrderRepository,
+    queue: JobQueue,
+    quotes: QuoteService,
+    clock: Clock,
+    metrics: PrometheusMetrics,
+    closers: list[Closer],
+) -> Gateway:
+    return Gateway(
+        auth=Authenticator(
+            SqlApiKeyStore(repo),
+            mode=settings.auth_mode,
+            cache_s=settings.auth_cache_s,
+            clock=clock,
+        ),
+        idempotency=Idempotency(
+            SqlIdempotencyStore(repo),
+            clock,
+            retention_h=settings.idempotency_retention_h,
+            in_flight_s=settings.idempotency_in_flight_s,
+        ),
+        queries=SqlOrderQueries(repo),
+        quotes=quotes,
+        backpressure=Backpressure(
+            queue,
+            max_depth=settings.max_queue_depth,
+            cache_s=settings.queue_depth_cache_s,
+            clock=clock,
+        ),
+        rate_limiter=_rate_limiter(settings, closers),
+        metrics=metrics,
+    )
+
+
+async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool = True) -> Engine:
+    """Wire one process. ``migrate`` applies migrations first (``serve`` does; the
+    distributed ``api``/``worker`` commands leave that to ``order-engine migrate``)."""
+    tokens = TokenRegistry()
+    clock = SystemClock()
+    closers: list[Closer] = []
+    try:
+        if migrate:
+            await run_migrations_async(settings.database_url)
+        db = create_engine(settings.database_url)
+        closers.append(db.dispose)
+        repo = SqlOrderRepository(db)
+        bus = _bus(settings, closers)
+        queue = _queue(settings, closers)
+        runs_workers = role in ("all", "worker")
+        wallet = load_or_create_keypair(settings.wallet_path) if runs_workers else None
+        chain, venues, simulator = await _chain(settings, tokens, wallet, closers)
+    except BaseException:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                await close()
+        raise
+
+    router = Router(
+        venues,
+        timeout_s=settings.venue_timeout_ms / 1000,
+        config=RouterConfig(),
+        intermediates={SOL.mint: SOL.symbol, USDC.mint: USDC.symbol},
+    )
+    presenter = Presenter(tokens)
+    metrics = PrometheusMetrics()
+    gateway = _gateway(
+        settings,
+        repo=repo,
+        queue=queue,
+        quotes=QuoteService(router, presenter, clock),
+        clock=clock,
+        metrics=metrics,
+        closers=closers,
+    )
+    executor = None
+    if wallet is not None:
+        executor = OrderExecutor(
+            repo=repo,
+            bus=bus,
+            router=router,
+            chain=chain,
+            wallet=wallet,
+            clock=clock,
+            presenter=presenter,
+            metrics=metrics,
+            config=ExecutorConfig(
+                worker_id=worker_identity(),
+                max_attempts=settings.max_attempts,
+                lease_s=settings.lease_s,
+                poll_interval_s=max(SLOT_S * settings.sim_time_scale, MIN_POLL_S),
+                fees=FeePolicy(
+                    compute_units_per_leg=settings.compute_unit_limit,
+                    micro_lamports_per_cu=settings.compute_unit_price,
+                ),
+            ),
+        )
+    orders = OrderService(
+        repo=repo,
+        bus=bus,
+        queue=queue,
+        clock=clock,
+        tokens=tokens,
+        router=router,
+        default_slippage_bps=settings.default_slippage_bps,
+        metrics=metrics,
+    )
+    reconciler = Reconciler(
+        repo=repo,
+        queue=queue,
+        clock=clock,
+        interval_s=settings.reconcile_interval_s,
+        stale_after_s=settings.reconcile_stale_s,
+        housekeeping=[gateway.idempotency.purge],
+    )
+    return Engine(
+        settings=settings,
+        role=role,
+        tokens=tokens,
+        repo=repo,
+        bus=bus,
+        queue=queue,
+        chain=chain,
+        router=router,
+        orders=orders,
+        reconciler=reconciler,
+        gateway=gateway,
+        metrics=metrics,
+        executor=executor,
+        wallet=wallet,
+        simulator=simulator,
+        _closers=closers,
+    )

@@ -1,0 +1,136 @@
+"""WebSocket ``/api/orders/stream``: every event of every order of the caller's key.
+
+* ``?after=<cursor>``: replay from there (each event carries its ``cursor``);
+  without it, the stream starts at the current end of the log (live only);
+  ``after=0`` replays everything.
+* The first message sent is ``{"type": "subscribed", "cursor": ...}``, the
+  position the stream starts after; then events, each one the same message
+  as on the per-order stream plus ``cursor``. Reconnecting with the last
+  cursor received misses nothing and repeats nothing (``app/account_stream.py``).
+* Keys as on the order socket (header, ``?apiKey=``, or a first message
+  ``{"apiKey": ..., "after": ...}``); errors likewise (4401, 4429, 1008 for a
+  malformed cursor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from order_engine.api.auth import authenticate_socket
+from order_engine.api.problems import INVALID_CURSOR
+from order_engine.api.sockets import (
+    CLOSE_POLICY,
+    CLOSE_UNAVAILABLE,
+    SocketRejected,
+    close,
+    reject,
+    send_error,
+    watch_disconnect,
+)
+from order_engine.app.account_stream import AccountStream, open_account_stream
+from order_engine.domain.errors import ErrorCode
+from order_engine.ports.order_queries import START, EventCursor
+
+if TYPE_CHECKING:
+    from order_engine.bootstrap import Engine
+
+log = structlog.get_logger(__name__)
+
+STREAM_PATH = "/api/orders/stream"
+_CURSOR = re.compile(r"(?:([0-9]{1,19})-)?([0-9]{1,19})")
+_BIGINT_MAX = 2**63 - 1
+
+router = APIRouter()
+
+
+def parse_cursor(raw: Any) -> EventCursor | None:
+    """``None`` for no cursor; ``txid-position`` (or a bare position, txid 0) otherwise."""
+    if raw is None:
+        return None
+    match = _CURSOR.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        raise SocketRejected(
+            INVALID_CURSOR,
+            f"after: expected a cursor received from this stream (or 0), got {str(raw)[:40]!r}",
+            CLOSE_POLICY,
+        )
+    txid, position = int(match.group(1) or 0), int(match.group(2))
+    if txid > _BIGINT_MAX or position > _BIGINT_MAX:
+        raise SocketRejected(INVALID_CURSOR, "after: cursor out of range", CLOSE_POLICY)
+    return EventCursor(txid, position)
+
+
+@router.websocket(STREAM_PATH)
+async def account_socket(websocket: WebSocket) -> None:
+    engine: Engine = websocket.app.state.engine
+    await websocket.accept()
+    try:
+        caller, first = await authenticate_socket(websocket, engine, expecting="")
+        raw_after = websocket.query_params.get("after", (first or {}).get("after"))
+        after = parse_cursor(raw_after)
+        queries = engine.gateway.queries
+        if after is not None and after > START and after > await queries.account_head(None):
+            raise SocketRejected(
+                INVALID_CURSOR,
+                f"after: cursor {after} is beyond the end of the event log: expected a cursor "
+                "received from this stream, or 0",
+                CLOSE_POLICY,
+            )
+        stream = await open_account_stream(
+            caller.owner, queries=queries, bus=engine.bus, after=after
+        )
+    except SocketRejected as rejected:
+        await reject(websocket, rejected)
+        return
+    except WebSocketDisconnect:
+        return
+    engine.metrics_ws_open(+1)
+    try:
+        await _stream(websocket, engine, stream)
+    finally:
+        engine.metrics_ws_open(-1)
+
+
+async def _stream(websocket: WebSocket, engine: Engine, stream: AccountStream) -> None:
+    metrics = engine.gateway.metrics
+
+    async def pump() -> None:
+        events = stream.events()
+        async with contextlib.aclosing(events):
+            hello: dict[str, Any] = {"type": "subscribed", "cursor": str(stream.cursor)}
+            await websocket.send_text(orjson.dumps(hello).decode())
+            async for item in events:
+                message = {**item.event.to_message(), "cursor": str(item.cursor)}
+                await websocket.send_text(orjson.dumps(message).decode())
+                metrics.events_delivered("account")
+
+    sender = asyncio.create_task(pump())
+    watcher = asyncio.create_task(watch_disconnect(websocket))
+    try:
+        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, watcher):
+            task.cancel()
+        for task in (sender, watcher):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+        with contextlib.suppress(Exception):
+            await stream.subscription.close()
+    if sender not in done:
+        return  # the client left
+    error = sender.exception()
+    if error is not None and not isinstance(error, (WebSocketDisconnect, RuntimeError)):
+        log.error("account_stream_failed", owner=stream.owner, error=repr(error))
+        await send_error(
+            websocket,
+            ErrorCode.SERVICE_UNAVAILABLE.value,
+            f"stream interrupted; reconnect with after={stream.cursor} to resume",
+        )
+        await close(websocket, CLOSE_UNAVAILABLE, "stream interrupted")

@@ -1,0 +1,26 @@
+"""``GET /metrics``: this process's Prometheus metrics (adapters/metrics.py says why
+each process exposes its own rather than sharing a multiprocess directory)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from order_engine.bootstrap import Engine
+
+router = APIRouter()
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics of this process (text exposition format)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    engine: Engine = request.app.state.engine
+    body = await engine.metrics.render(engine.queue.depth, engine.ws_connections)
+    return Response(body, media_type=engine.metrics.content_type)

@@ -1,0 +1,112 @@
+"""Request-body size limit, enforced before the body is parsed.
+
+A declared ``Content-Length`` over the limit is refused at once. Otherwise the
+body (chunked or not) is read here, counted as it streams, and refused as soon
+as it passes the limit; a body within the limit is handed to the app whole.
+
+Reading the body here rather than counting inside the app's ``receive`` is what
+makes a chunked body get its 413: FastAPI turns any exception raised while it
+reads the body into a 400 "error parsing the body".
+
+After a 413 the server does not close the connection: uvicorn reads and
+discards the rest of the body, so the client gets to read the response instead
+of a connection reset in the middle of its upload.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from order_engine.api.errors import problem
+from order_engine.domain.errors import ErrorCode
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its whole body
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only http.disconnect is left
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(
+            413,
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"request body exceeds {self.max_bytes} bytes: expected an order of a few "
+            "hundred bytes",
+        )
+        await response(scope, receive, send)
+
+
+class FreshLogContext:
+    """Each request and WebSocket starts with empty structlog context variables, so
+    that an ``orderId`` bound while handling one never shows on another's lines."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            structlog.contextvars.clear_contextvars()
+        await self.app(scope, receive, send)
+
+
+class RedactApiKeys(logging.Filter):
+    """Blanks ``apiKey=...`` in log records: uvicorn logs each WebSocket's path with
+    its query string, and a key passed as ``?apiKey=`` must not land in logs."""
+
+    _KEY = re.compile(r"(apiKey=)[^&\s\"']+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._KEY.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self._KEY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def redact_api_keys_in_server_logs() -> None:
+    """Install ``RedactApiKeys`` on uvicorn's loggers (once)."""
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactApiKeys) for f in logger.filters):
+            logger.addFilter(RedactApiKeys())

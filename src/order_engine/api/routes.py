@@ -1,0 +1,278 @@
+"""HTTP routes: submit an order (idempotently), read an order, health and readiness."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID, uuid4
+
+import orjson
+import structlog
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from order_engine.api.auth import authenticated
+from order_engine.api.errors import RequestProblem, problem
+from order_engine.api.order_input import parse_order, require_json_content_type
+from order_engine.api.problems import (
+    IDEMPOTENCY_IN_FLIGHT,
+    IDEMPOTENCY_REUSED,
+    INVALID_IDEMPOTENCY_KEY,
+    queue_full,
+)
+from order_engine.api.schemas import ExecuteOrderRequest, OrderAccepted, OrderView, Problem
+from order_engine.app.access import Caller
+from order_engine.app.idempotency import KEY_SHAPE, MAX_KEY_LENGTH
+from order_engine.app.reporting import fmt
+from order_engine.domain.errors import ErrorCode, OrderNotFound
+from order_engine.domain.order import Order, OrderEvent
+from order_engine.ports.idempotency import (
+    Completion,
+    IdempotencyKeyTaken,
+    InFlight,
+    Mismatch,
+    Replay,
+    Reservation,
+    StoredResponse,
+)
+
+if TYPE_CHECKING:
+    from order_engine.bootstrap import Engine
+
+EXECUTE_PATH = "/api/orders/execute"
+# Every error is problem+json (problems.install_openapi rewrites the media type).
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, unknown or revoked API key"},
+    429: {"model": Problem, "description": "Rate limited; see Retry-After"},
+    503: {"model": Problem, "description": "Temporarily unavailable; see Retry-After"},
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **AUTH_ERRORS,
+    409: {"model": Problem, "description": "Idempotency-Key in use by a request in flight"},
+    413: {"model": Problem, "description": "Body too large"},
+    415: {"model": Problem, "description": "Body not declared as application/json"},
+    422: {"model": Problem, "description": "Invalid order, or Idempotency-Key reused"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such order (for this API key)"},
+}
+CallerDep = Annotated[Caller, Depends(authenticated)]
+
+router = APIRouter()
+
+
+def engine_of(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+# The body is parsed by ``parse_order`` (exact decimals, one path shared with the
+# WebSocket), so FastAPI does not see a body parameter; document it here instead.
+_ORDER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ExecuteOrderRequest.model_json_schema()}},
+    },
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "Retry safely: the same key with the same order returns the first "
+            "response (and creates nothing); with another order it is a 422; while the first "
+            "request is still being handled, a 409. Kept at least 24 h, per API key.",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_KEY_LENGTH,
+                "pattern": "^[\\x21-\\x7e]+$",
+            },
+        }
+    ],
+}
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not KEY_SHAPE.fullmatch(raw):
+        raise RequestProblem(
+            422,
+            INVALID_IDEMPOTENCY_KEY,
+            f"Idempotency-Key: expected 1 to {MAX_KEY_LENGTH} visible ASCII characters "
+            f"(a UUID, say), got {len(raw)} characters {raw[:40]!r}",
+            [{"field": "Idempotency-Key", "in": "header", "message": "invalid"}],
+        )
+    return raw
+
+
+@router.post(
+    EXECUTE_PATH,
+    status_code=201,
+    response_model=OrderAccepted,
+    responses=ERRORS,
+    summary="Submit a market order",
+    openapi_extra=_ORDER_BODY,
+)
+async def execute_order(request: Request, caller: CallerDep) -> Response:
+    """Validate, persist as ``pending``, enqueue, and return the order id.
+
+    Follow the order live with a WebSocket on this same path (``?orderId=``).
+    With an ``Idempotency-Key``, a retry gets the first response again
+    (marked ``Idempotent-Replayed: true``) and no second order.
+    """
+    engine = engine_of(request)
+    gateway = engine.gateway
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    require_json_content_type(request.headers.get("content-type"))
+    order_request = parse_order(await request.body(), engine.orders)
+    reservation: Reservation | None = None
+    if key is not None:
+        outcome = await gateway.idempotency.begin(caller.owner, key, order_request)
+        if isinstance(outcome, Replay):
+            stored = outcome.response
+            headers = {**stored.headers, "Idempotent-Replayed": "true"}
+            return json_response(stored.body, stored.status, headers=headers)
+        if isinstance(outcome, Mismatch):
+            raise RequestProblem(
+                422,
+                IDEMPOTENCY_REUSED,
+                f"Idempotency-Key {key[:64]!r} was already used with a different order: expected "
+                "the same order as its first request, or a new key",
+            )
+        if isinstance(outcome, InFlight):
+            raise _in_flight(key)
+        reservation = outcome.reservation
+    try:
+        depth = await gateway.backpressure.overloaded()
+        if depth is not None:
+            gateway.metrics.rejected("backpressure")
+            raise queue_full(depth, gateway.backpressure.max_depth)
+        order_id = uuid4()
+        structlog.contextvars.bind_contextvars(orderId=str(order_id))
+        response = StoredResponse(
+            201,
+            {
+                "orderId": str(order_id),
+                "status": "pending",
+                "message": "Order accepted; stream its progress over a WebSocket on this path "
+                f"with ?orderId={order_id}",
+            },
+            {"Location": f"/api/orders/{order_id}"},
+        )
+        done = None if reservation is None else Completion(reservation, response)
+        await engine.orders.submit(
+            order_request, owner=caller.owner, order_id=order_id, idempotency=done
+        )
+    except IdempotencyKeyTaken:
+        raise _in_flight(key or "") from None
+    except BaseException:
+        if reservation is not None:
+            # Nothing was created: let a retry with this key run afresh. (If the
+            # order did commit, its reservation is completed and this is a no-op.)
+            with contextlib.suppress(Exception):
+                await gateway.idempotency.abandon(reservation)
+        raise
+    return json_response(response.body, response.status, headers=response.headers)
+
+
+def _in_flight(key: str) -> RequestProblem:
+    return RequestProblem(
+        409,
+        IDEMPOTENCY_IN_FLIGHT,
+        f"Idempotency-Key {key[:64]!r} is in use by a request still in flight: expected a "
+        "retry once it has finished",
+        headers={"Retry-After": "1"},
+    )
+
+
+@router.get(EXECUTE_PATH, include_in_schema=False)
+async def execute_without_upgrade() -> Response:
+    """A plain GET here is a client that forgot the WebSocket upgrade (not an order id)."""
+    raise RequestProblem(
+        426,
+        "upgrade_required",
+        f"GET {EXECUTE_PATH} is a WebSocket endpoint: expected an Upgrade to websocket, with "
+        "?orderId=<id> to follow an order or no orderId to submit one as the first message",
+        headers={"Upgrade": "websocket"},
+    )
+
+
+@router.get(
+    "/api/orders/{order_id}",
+    response_model=OrderView,
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+    summary="An order with its status, fill and full event history",
+)
+async def get_order(order_id: str, request: Request, caller: CallerDep) -> Response:
+    engine = engine_of(request)
+    order = await owned_order(engine, caller, order_id)
+    events = await engine.repo.events(order.id)
+    return json_response(order_view(engine, order, events))
+
+
+async def owned_order(engine: Engine, caller: Caller, order_id: str) -> Order:
+    """The caller's order (any order for an anonymous caller); another key's order is
+    as unknown as one that does not exist, with the same message."""
+    try:
+        oid = UUID(order_id)
+    except ValueError:
+        raise OrderNotFound(f"no order with id {order_id[:64]!r}: not a UUID") from None
+    structlog.contextvars.bind_contextvars(orderId=str(oid))
+    return await engine.orders.get(oid, owner=caller.owner)
+
+
+def order_view(
+    engine: Engine, order: Order, events: list[OrderEvent] | None = None
+) -> dict[str, Any]:
+    tokens = engine.tokens
+    token_in = tokens.by_mint(order.input_mint)
+    return {
+        "orderId": str(order.id),
+        "status": order.status.value,
+        "type": order.kind.value,
+        "inputToken": token_in.symbol,
+        "outputToken": tokens.by_mint(order.output_mint).symbol,
+        "amountIn": fmt(token_in.to_ui(order.amount_in)),
+        "amountInRaw": str(order.amount_in),
+        "slippageBps": order.slippage_bps,
+        "attempts": order.attempts,
+        "createdAt": order.created_at.isoformat().replace("+00:00", "Z"),
+        "updatedAt": order.updated_at.isoformat().replace("+00:00", "Z"),
+        "txHash": order.tx.signature if order.tx else None,
+        "route": order.route,
+        "fill": order.fill,
+        "error": (
+            {"code": order.error_code, "message": order.error_message} if order.error_code else None
+        ),
+        **({} if events is None else {"events": [e.to_message() for e in events]}),
+    }
+
+
+@router.get("/healthz", summary="Liveness: the process serves requests")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database (and queue/bus backends) answer",
+    responses={503: {"model": Problem}},
+)
+async def readyz(request: Request) -> Response:
+    engine = engine_of(request)
+    checks = await engine.readiness()
+    failing = {k: v for k, v in checks.items() if v != "ok"}
+    if failing:
+        return problem(
+            503,
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "not ready: " + ", ".join(f"{k}: {v}" for k, v in failing.items()),
+            headers={"Retry-After": "1"},
+            checks=checks,
+        )
+    return json_response({"status": "ready", "checks": checks})

@@ -1,0 +1,272 @@
+"""API keys over real HTTP and WebSockets: who may call, and whose orders they see.
+
+Another key's order must look exactly like an order that does not exist: same
+status, same code, same message (with the id the caller asked about), nothing
+about its owner, on every route and on the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from order_engine.ports.order_queries import OrderFilter
+from order_engine.settings import Settings
+from tests.e2e.accounts import bearer, get_json, key_id, new_key, post_order, problem_of
+from tests.e2e.wire import EXECUTE, eventually, order, read_to_close, receive_json, ws_url
+from tests.support.harness import running_engine, serving
+
+
+async def test_with_no_key_created_the_embedded_api_is_open(api_settings: Settings) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        status, _, body = await post_order(session, url, order("1"))
+        assert status == 201, body
+        assert (await get_json(session, url, f"/api/orders/{body['orderId']}"))[0] == 200
+        assert not await engine.gateway.auth.enforced()
+
+
+async def test_once_a_key_exists_a_request_without_one_gets_a_401_problem(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        await new_key(engine)
+        for method, path in (("POST", EXECUTE), ("GET", "/api/orders"), ("GET", "/api/quote")):
+            async with session.request(method, url + path, json=order("1")) as response:
+                body = await problem_of(response, 401, "unauthorized")
+                assert response.headers["WWW-Authenticate"].startswith("Bearer")
+            assert "Authorization: Bearer" in body["message"], body
+        async with session.get(url + "/healthz") as response:
+            assert response.status == 200  # health, readiness and metrics stay open
+
+
+async def test_a_key_created_while_serving_takes_effect_within_the_cache_period(
+    api_settings: Settings,
+) -> None:
+    settings = api_settings.model_copy(update={"auth_cache_s": 0.5})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        assert (await post_order(session, url, order("1")))[0] == 201
+        await new_key(engine)
+
+        async def refused() -> bool:
+            return (await post_order(session, url, order("1")))[0] == 401
+
+        await eventually(refused, "anonymous requests refused once a key exists", within=3)
+
+
+@pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
+async def test_a_key_is_accepted_as_a_bearer_token_or_an_x_api_key_header(
+    api_settings: Settings, header: str
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        value = f"Bearer {key}" if header == "Authorization" else key
+        async with session.post(url + EXECUTE, json=order("1"), headers={header: value}) as r:
+            assert r.status == 201, await r.text()
+            order_id = (await r.json())["orderId"]
+        stored = await engine.repo.get(uuid.UUID(order_id))
+        assert stored is not None
+        assert stored.owner == key_id(key)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer oek_0123456789_" + "A" * 43},
+        {"Authorization": "Bearer not-a-key"},
+        {"Authorization": "Basic YWxpY2U6c2VjcmV0"},
+        {"Authorization": "Bearer"},
+        {"X-API-Key": ""},
+        {"X-API-Key": "oek_0123456789_" + "B" * 43},
+    ],
+    ids=["unknown", "garbage", "basic-scheme", "no-key", "empty", "unknown-header"],
+)
+async def test_a_bad_key_gets_a_401_that_never_echoes_the_secret(
+    api_settings: Settings, headers: dict[str, str]
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        await new_key(engine)
+        async with session.post(url + EXECUTE, json=order("1"), headers=headers) as response:
+            body = await problem_of(response, 401, "unauthorized")
+        for secret in ("A" * 43, "B" * 43, "YWxpY2U6c2VjcmV0"):
+            assert secret not in orjson.dumps(body).decode()
+        assert await engine.gateway.queries.list_orders(OrderFilter(), limit=5) == []
+
+
+async def test_a_revoked_key_gets_a_401_saying_so_and_its_orders_stay_its_own(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key, other = await new_key(engine, "alice"), await new_key(engine, "bob")
+        _, _, accepted = await post_order(session, url, order("1"), key=key)
+        assert await engine.gateway.auth.keys.revoke(key_id(key), engine.orders.clock.now())
+        async with session.get(url + "/api/orders", headers=bearer(key)) as response:
+            body = await problem_of(response, 401, "unauthorized")
+        assert "revoked" in body["message"]
+        status, _ = await get_json(session, url, f"/api/orders/{accepted['orderId']}", key=other)
+        assert status == 404
+
+
+async def test_another_keys_order_is_a_404_everywhere_exactly_like_an_unknown_order(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        alice, bob = await new_key(engine, "alice"), await new_key(engine, "bob")
+        _, _, placed = await post_order(session, url, order("1.25"), key=alice)
+        theirs, unknown = placed["orderId"], str(uuid.uuid4())
+
+        for path in ("/api/orders/{}", "/api/orders/{}/events"):
+            seen: list[dict[str, Any]] = []
+            for order_id in (theirs, unknown):
+                async with session.get(url + path.format(order_id), headers=bearer(bob)) as r:
+                    body = await problem_of(r, 404, "order_not_found")
+                seen.append(orjson.loads(orjson.dumps(body).decode().replace(order_id, "<id>")))
+            assert seen[0] == seen[1], seen
+            assert key_id(alice) not in orjson.dumps(seen[0]).decode()
+
+        status, listed = await get_json(session, url, "/api/orders", key=bob)
+        assert (status, listed["orders"]) == (200, [])
+        status, listed = await get_json(session, url, "/api/orders", key=alice)
+        assert [o["orderId"] for o in listed["orders"]] == [theirs]
+
+        closes = []
+        for order_id in (theirs, unknown):
+            async with session.ws_connect(ws_url(url, orderId=order_id, apiKey=bob)) as ws:
+                stream = await read_to_close(ws)
+            closes.append((stream.close_code, stream.messages[0]["message"].replace(order_id, "")))
+        assert closes[0] == closes[1] == (4404, "no order with id ")
+
+
+async def test_orders_made_before_keys_existed_belong_to_no_key(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        _, _, anonymous = await post_order(session, url, order("1"))
+        key = await new_key(engine)
+        status, _ = await get_json(session, url, f"/api/orders/{anonymous['orderId']}", key=key)
+        assert status == 404
+
+
+# --- WebSocket ----------------------------------------------------------------------------
+
+
+async def test_a_socket_takes_the_key_as_a_query_parameter_a_header_or_a_first_message(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        async with session.ws_connect(ws_url(url, apiKey=key)) as ws:
+            await ws.send_str(orjson.dumps(order("1")).decode())
+            by_query = (await receive_json(ws))["orderId"]
+        async with session.ws_connect(ws_url(url), headers=bearer(key)) as ws:
+            await ws.send_str(orjson.dumps(order("1")).decode())
+            by_header = (await receive_json(ws))["orderId"]
+        async with session.ws_connect(ws_url(url)) as ws:
+            await ws.send_str(orjson.dumps({"apiKey": key}).decode())
+            await ws.send_str(orjson.dumps(order("1")).decode())
+            by_message = (await receive_json(ws))["orderId"]
+        async with session.ws_connect(ws_url(url)) as ws:
+            await ws.send_str(orjson.dumps({**order("1"), "apiKey": key}).decode())
+            in_the_order = (await receive_json(ws))["orderId"]
+        async with session.ws_connect(ws_url(url, orderId=by_query)) as ws:
+            await ws.send_str(orjson.dumps({"apiKey": key}).decode())
+            followed = await read_to_close(ws)
+        assert followed.close_code == 1000
+        assert followed.events[0]["orderId"] == by_query
+        for order_id in (by_query, by_header, by_message, in_the_order):
+            stored = await engine.repo.get(uuid.UUID(order_id))
+            assert stored is not None
+            assert stored.owner == key_id(key)
+
+
+@pytest.mark.parametrize(
+    ("first", "params"),
+    [
+        (order("1"), {}),  # an order, but no key in it
+        ({"apiKey": "oek_0123456789_" + "C" * 43}, {}),
+        (None, {"apiKey": "wrong"}),
+    ],
+    ids=["order-without-key", "unknown-key", "bad-query-key"],
+)
+async def test_a_socket_without_a_valid_key_gets_an_error_and_a_4401_close(
+    api_settings: Settings, first: dict[str, Any] | None, params: dict[str, str]
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        await new_key(engine)
+        async with session.ws_connect(ws_url(url, **params)) as ws:
+            if first is not None:
+                await ws.send_str(orjson.dumps(first).decode())
+            stream = await read_to_close(ws)
+        assert stream.close_code == 4401
+        [error] = stream.messages
+        assert (error["type"], error["code"]) == ("error", "unauthorized")
+        assert "C" * 43 not in error["message"]
+        assert await engine.gateway.queries.list_orders(OrderFilter(), limit=5) == []
+
+
+async def test_a_burst_over_the_rate_limit_gets_429_with_retry_after_per_key(
+    api_settings: Settings,
+) -> None:
+    settings = api_settings.model_copy(update={"rate_limit_per_s": 2.0, "rate_limit_burst": 3})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        alice, bob = await new_key(engine, "alice"), await new_key(engine, "bob")
+        statuses = [(await get_json(session, url, "/api/orders", key=alice))[0] for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        async with session.get(url + "/api/orders", headers=bearer(alice)) as response:
+            body = await problem_of(response, 429, "rate_limited")
+            retry_after = int(response.headers["Retry-After"])
+        assert 1 <= retry_after <= 2, body
+        assert (await get_json(session, url, "/api/orders", key=bob))[0] == 200
+        await asyncio.sleep(0.6)  # a token every 0.5 s
+        assert (await get_json(session, url, "/api/orders", key=alice))[0] == 200
+        async with session.get(url + "/metrics") as response:
+            text = await response.text()
+        assert 'order_engine_requests_rejected_total{reason="rate_limited"} 3.0' in text

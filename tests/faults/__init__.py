@@ -1,0 +1,1 @@
+"""Fault tests: real processes on loopback, killed and restarted; invariants checked after."""

@@ -1,0 +1,123 @@
+"""The order state machine: the table is the specification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from order_engine.domain.errors import InvalidTransition
+from order_engine.domain.order import (
+    ACTIVE,
+    TERMINAL,
+    TRANSITIONS,
+    Order,
+    OrderStatus,
+    Trigger,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def new_order() -> Order:
+    order, _ = Order.accept(
+        order_id=uuid4(),
+        input_mint="in",
+        output_mint="out",
+        amount_in=10,
+        slippage_bps=50,
+        at=T0,
+    )
+    return order
+
+
+def test_a_new_order_is_pending_with_seq_one() -> None:
+    order, event = Order.accept(
+        order_id=uuid4(), input_mint="a", output_mint="b", amount_in=1, slippage_bps=1, at=T0
+    )
+    assert (order.status, order.seq) == (OrderStatus.PENDING, 1)
+    assert (event.status, event.seq, event.order_id) == (OrderStatus.PENDING, 1, order.id)
+
+
+def test_the_happy_path_passes_through_every_status_with_gapless_seqs() -> None:
+    order = new_order()
+    events = [
+        order.apply(trigger, T0 + timedelta(seconds=i))
+        for i, trigger in enumerate([Trigger.ROUTE, Trigger.BUILD, Trigger.SUBMIT, Trigger.CONFIRM])
+    ]
+    assert [e.status for e in events] == [
+        OrderStatus.ROUTING,
+        OrderStatus.BUILDING,
+        OrderStatus.SUBMITTED,
+        OrderStatus.CONFIRMED,
+    ]
+    assert [e.seq for e in events] == [2, 3, 4, 5]
+    assert order.is_terminal
+    assert order.seq == 5
+
+
+def test_an_illegal_move_raises_and_leaves_the_order_untouched() -> None:
+    order = new_order()
+    for trigger in (Trigger.ROUTE, Trigger.BUILD, Trigger.SUBMIT):
+        order.apply(trigger, T0)
+    before = (order.status, order.seq, order.updated_at)
+    with pytest.raises(InvalidTransition, match="submitted -> route"):
+        order.apply(Trigger.ROUTE, T0 + timedelta(hours=1))
+    assert (order.status, order.seq, order.updated_at) == before
+
+
+def test_terminal_statuses_have_no_outgoing_edges() -> None:
+    for status, _ in TRANSITIONS:
+        assert status not in TERMINAL
+    order = new_order()
+    order.apply(Trigger.FAIL, T0)
+    for trigger in Trigger:
+        with pytest.raises(InvalidTransition, match="terminal"):
+            order.apply(trigger, T0)
+
+
+def test_active_and_terminal_partition_the_statuses() -> None:
+    assert set(OrderStatus) == ACTIVE | TERMINAL
+    assert not ACTIVE & TERMINAL
+
+
+def test_every_active_status_can_fail() -> None:
+    for status in ACTIVE:
+        assert TRANSITIONS[(status, Trigger.FAIL)] is OrderStatus.FAILED
+
+
+def test_an_expired_transaction_is_rebuilt_but_never_rerouted_from_submitted() -> None:
+    assert TRANSITIONS[(OrderStatus.SUBMITTED, Trigger.REBUILD)] is OrderStatus.BUILDING
+    assert (OrderStatus.SUBMITTED, Trigger.ROUTE) not in TRANSITIONS
+
+
+def test_the_wire_message_flattens_details_and_uses_utc_z_timestamps() -> None:
+    order = new_order()
+    event = order.apply(Trigger.ROUTE, T0, {"quotes": [1], "status": "ignored"})
+    message = event.to_message()
+    assert message["status"] == "routing"  # core fields win over details
+    assert message["seq"] == 2
+    assert message["orderId"] == str(order.id)
+    assert message["timestamp"] == "2026-01-01T00:00:00Z"
+    assert message["quotes"] == [1]
+
+
+@given(st.lists(st.sampled_from(list(Trigger)), max_size=30))
+def test_any_sequence_of_triggers_keeps_seq_equal_to_accepted_moves(
+    triggers: list[Trigger],
+) -> None:
+    order = new_order()
+    accepted = 0
+    for trigger in triggers:
+        was_terminal = order.is_terminal
+        try:
+            event = order.apply(trigger, T0)
+        except InvalidTransition:
+            continue
+        assert not was_terminal
+        accepted += 1
+        assert event.seq == order.seq == accepted + 1
+        assert event.status is order.status

@@ -198,6 +198,56 @@ class OrderRepositoryContract:
             await repo.record(order, foreign)
         assert await repo.events(order.id) == [first]
 
+    async def test_several_consecutive_events_are_recorded_in_one_write(
+        self, repo: OrderRepository
+    ) -> None:
+        order, first = accepted()
+        await repo.create(order, first)
+        order.route = {"venue": "raydium"}
+        routed = order.apply(Trigger.ROUTE, seconds(1), {"quotes": []})
+        built = order.apply(Trigger.BUILD, seconds(1), {"dex": "raydium"})
+        await repo.record(order, routed, built)
+        assert await repo.get(order.id) == order
+        assert await repo.events(order.id) == [first, routed, built]
+
+    async def test_a_stale_multi_event_record_writes_none_of_its_events(
+        self, repo: OrderRepository
+    ) -> None:
+        order = await _created(repo)
+        stale = copy.deepcopy(order)
+        await repo.record(order, order.apply(Trigger.ROUTE, seconds(1)))
+        routed = stale.apply(Trigger.ROUTE, seconds(2))
+        built = stale.apply(Trigger.BUILD, seconds(2))
+        with pytest.raises(StaleWrite, match="expected stored seq 1 to write seq 2, found seq 2"):
+            await repo.record(stale, routed, built)
+        assert [e.seq for e in await repo.events(order.id)] == [1, 2]
+        assert await repo.get(order.id) == order
+
+    async def test_events_recorded_together_must_be_consecutive_and_end_at_the_order(
+        self, repo: OrderRepository
+    ) -> None:
+        order, first = accepted()
+        await repo.create(order, first)
+        routed = order.apply(Trigger.ROUTE, seconds(1))
+        order.apply(Trigger.BUILD, seconds(1))
+        submitted = order.apply(Trigger.SUBMIT, seconds(1))
+        order.tx = signed()
+        with pytest.raises(ValueError, match="expected consecutive events"):
+            await repo.record(order, routed, submitted)
+        with pytest.raises(ValueError, match="expected at least one event"):
+            await repo.record(order)
+        assert await repo.events(order.id) == [first]
+
+    async def test_a_terminal_write_drops_the_lease_and_an_active_one_keeps_it(
+        self, repo: OrderRepository
+    ) -> None:
+        order = await _created(repo)
+        await repo.claim(order.id, "w1", T0, 30)
+        await repo.record(order, order.apply(Trigger.ROUTE, seconds(1)))
+        assert await repo.renew(order.id, "w1", seconds(2), 30) is True
+        await repo.record(order, order.apply(Trigger.FAIL, seconds(3), {"error": "no route"}))
+        assert await repo.renew(order.id, "w1", seconds(4), 30) is False
+
     async def test_racing_writers_on_one_order_win_exactly_one_seq_each(
         self, repo: OrderRepository
     ) -> None:

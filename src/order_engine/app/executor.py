@@ -51,7 +51,7 @@ from order_engine.domain.errors import (
     StaleWrite,
     TransientError,
 )
-from order_engine.domain.order import Order, OrderStatus, SignedTx, Trigger
+from order_engine.domain.order import Order, OrderEvent, OrderStatus, SignedTx, Trigger
 from order_engine.ports.bus import EventBus
 from order_engine.ports.chain import (
     Chain,
@@ -183,8 +183,9 @@ class OrderExecutor:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            with contextlib.suppress(Exception):
-                await self.repo.release(order.id, self.cfg.worker_id)
+            if not run.order.is_terminal:  # a terminal write dropped the lease already
+                with contextlib.suppress(Exception):
+                    await self.repo.release(order.id, self.cfg.worker_id)
 
     async def _claim(self, job: Job) -> Order | None:
         """Take the order's lease; ``None`` if the order is terminal or unknown.
@@ -316,19 +317,23 @@ class OrderExecutor:
                 route=route,
             )
         else:
-            await self._record(
+            # One transaction for both: the build step needs nothing the route
+            # step lacks, and each write is a round trip on the hot path.
+            await self._record_steps(
                 run,
-                Trigger.ROUTE,
-                {
-                    "attempt": order.attempts,
-                    "quotes": quotes,
-                    "unfilled": unfilled,
-                    "plan": plan_view,
-                    "skipped": decision.skipped,
-                },
-                route=route,
+                (
+                    Trigger.ROUTE,
+                    {
+                        "attempt": order.attempts,
+                        "quotes": quotes,
+                        "unfilled": unfilled,
+                        "plan": plan_view,
+                        "skipped": decision.skipped,
+                    },
+                    {"route": route},
+                ),
+                (Trigger.BUILD, building, {}),
             )
-            await self._record(run, Trigger.BUILD, building)
         blockhash = await self.chain.get_latest_blockhash()
         tx = build_swap_transaction(
             plan,
@@ -443,21 +448,32 @@ class OrderExecutor:
     async def _record(
         self, run: _Run, trigger: Trigger, details: Mapping[str, Any], **changes: Any
     ) -> None:
-        """Apply, persist, then publish; ``run.order`` becomes the new state only once
-        the store has it, so the run never acts on state the store lacks."""
-        candidate = dataclasses.replace(run.order, **changes)
-        event = candidate.apply(trigger, self.clock.now(), details)
-        await self.repo.record(candidate, event)
+        await self._record_steps(run, (trigger, details, changes))
+
+    async def _record_steps(
+        self, run: _Run, *steps: tuple[Trigger, Mapping[str, Any], Mapping[str, Any]]
+    ) -> None:
+        """Apply each (trigger, details, changes) step, persist them in one write, then
+        publish; ``run.order`` becomes the new state only once the store has it, so
+        the run never acts on state the store lacks."""
+        candidate = run.order
+        applied: list[tuple[Order, OrderEvent]] = []
+        for trigger, details, changes in steps:
+            candidate = dataclasses.replace(candidate, **changes)
+            event = candidate.apply(trigger, self.clock.now(), details)
+            applied.append((dataclasses.replace(candidate), event))
+        await self.repo.record(candidate, *(event for _, event in applied))
         run.order = candidate
-        published = False
-        try:
-            await self.bus.publish(event)
-            published = True
-        except Exception as exc:  # noqa: BLE001 - subscribers replay from the store
-            log.warning(
-                "publish_failed", order_id=str(event.order_id), seq=event.seq, error=repr(exc)
-            )
-        self.observe.recorded(candidate, event, published=published)
+        for state, event in applied:
+            published = False
+            try:
+                await self.bus.publish(event)
+                published = True
+            except Exception as exc:  # noqa: BLE001 - subscribers replay from the store
+                log.warning(
+                    "publish_failed", order_id=str(event.order_id), seq=event.seq, error=repr(exc)
+                )
+            self.observe.recorded(state, event, published=published)
 
     async def _fail(self, run: _Run, exc: EngineError) -> None:
         """Fail the order *as this run last saw it*. The write is conditional on that

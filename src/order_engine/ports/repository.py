@@ -37,11 +37,13 @@ class OrderRepository(Protocol):
         """Events with seq > ``after_seq``, in seq order."""
         ...
 
-    async def record(self, order: Order, event: OrderEvent) -> None:
-        """Persist ``order``'s new state and ``event`` (``event.seq == order.seq``).
+    async def record(self, order: Order, *events: OrderEvent) -> None:
+        """Persist ``order``'s new state and ``events``, consecutive seqs ending at
+        ``order.seq``, in one transaction.
 
-        Conditional on the stored seq being ``event.seq - 1``; raises
-        ``StaleWrite`` otherwise and writes nothing.
+        Conditional on the stored seq being ``events[0].seq - 1``; raises
+        ``StaleWrite`` otherwise and writes nothing. A terminal state also
+        drops the order's lease: nobody may claim a terminal order anyway.
         """
         ...
 

@@ -223,6 +223,7 @@ def _queue(settings: Settings, closers: list[Closer]) -> JobQueue:
             backoff_max=cap,
             seed=seed,
             heartbeat_s=settings.job_heartbeat_s,
+            max_connections=settings.redis_max_connections,
         )
     else:
         queue = InMemoryJobQueue(attempts, base, cap, seed=seed)
@@ -235,7 +236,10 @@ def _bus(settings: Settings, closers: list[Closer]) -> EventBus:
     bus: EventBus
     if redis_url:
         bus = RedisEventBus.from_url(
-            redis_url, prefix=settings.bus_prefix, client_name=f"bus:{worker_identity()}"
+            redis_url,
+            prefix=settings.bus_prefix,
+            client_name=f"bus:{worker_identity()}",
+            max_connections=settings.redis_max_connections,
         )
     else:
         bus = InMemoryEventBus()
@@ -295,6 +299,7 @@ def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | No
             settings.rate_limit_per_s,
             settings.rate_limit_burst,
             prefix=settings.bus_prefix,
+            max_connections=settings.redis_max_connections,
         )
     else:
         limiter = InMemoryRateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
@@ -347,7 +352,12 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
     try:
         if migrate:
             await run_migrations_async(settings.database_url)
-        db = create_engine(settings.database_url)
+        pool = (
+            {}
+            if settings.is_sqlite
+            else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
+        )
+        db = create_engine(settings.database_url, **pool)
         closers.append(db.dispose)
         repo = SqlOrderRepository(db)
         bus = _bus(settings, closers)

@@ -40,6 +40,30 @@ class Settings(BaseSettings):
         None, description="REDIS_HOST: the seed's name; builds REDIS_URL."
     )
     redis_port: int = Field(6379, description="REDIS_PORT: the seed's name; used with REDIS_HOST.")
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=1_000,
+        description="DB_POOL_SIZE: PostgreSQL connections a process keeps open (SQLite: unused).",
+    )
+    db_max_overflow: int = Field(
+        10,
+        ge=0,
+        le=1_000,
+        description=(
+            "DB_MAX_OVERFLOW: extra PostgreSQL connections a process may open under load. "
+            "Keep processes x (size + overflow) under the server's max_connections (100)."
+        ),
+    )
+    redis_max_connections: int = Field(
+        256,
+        ge=8,
+        le=100_000,
+        description=(
+            "REDIS_MAX_CONNECTIONS: per Redis pool (queue, bus, rate limit); a caller "
+            "beyond it waits up to 5 s for a free connection instead of failing."
+        ),
+    )
 
     # --- execution -------------------------------------------------------------------
     worker_concurrency: int = Field(

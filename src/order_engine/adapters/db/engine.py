@@ -35,7 +35,7 @@ _SQLITE_PRAGMAS = (
 # server restart killed while they sat in the pool.
 _POSTGRES_DEFAULTS: dict[str, Any] = {
     "pool_size": 10,
-    "max_overflow": 20,
+    "max_overflow": 10,
     "pool_timeout": 10,
     "pool_recycle": 1800,
     "pool_pre_ping": True,

@@ -52,6 +52,7 @@ from order_engine.adapters.memory.bus import (
     InMemoryEventBus,
     InMemorySubscription,
 )
+from order_engine.adapters.redis.client import DEFAULT_MAX_CONNECTIONS, redis_client
 from order_engine.domain.order import OrderEvent, OrderStatus
 from order_engine.ports.bus import EventBus, Subscription
 
@@ -187,13 +188,15 @@ class RedisEventBus:
         keepalive_s: float = 5.0,
         reconnect_base_s: float = 0.05,
         reconnect_max_s: float = 2.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> RedisEventBus:
         """``client_name`` (default ``{prefix}:bus``) names the bus's connections in
         ``CLIENT LIST``. redis-py retries once, at once, on a dropped connection:
         a publish then survives a Redis restart; the reader's own backoff handles
         the rest."""
-        redis = Redis.from_url(
+        redis = redis_client(
             url,
+            max_connections=max_connections,
             socket_timeout=5.0,
             socket_connect_timeout=5.0,
             client_name=client_name or f"{prefix}:bus",

@@ -37,6 +37,7 @@ from saq.types import Context, PartialTimersDict
 from saq.worker import Worker
 
 from order_engine.adapters.memory.backoff import backoff_delay
+from order_engine.adapters.redis.client import DEFAULT_MAX_CONNECTIONS, redis_client
 from order_engine.adapters.redis.saq_fenced import FUNCTION, FencedRedisQueue
 from order_engine.ports.queue import Job, JobHandler, JobQueue
 
@@ -175,6 +176,7 @@ class SaqJobQueue:
         dequeue_timeout_s: float = 1.0,
         job_timeout_s: int = 0,
         socket_timeout_s: float | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> SaqJobQueue:
         """A queue on its own Redis connection pool, closed by ``close``."""
         socket_timeout = dequeue_timeout_s + 5.0 if socket_timeout_s is None else socket_timeout_s
@@ -183,8 +185,9 @@ class SaqJobQueue:
                 f"socket_timeout_s must exceed dequeue_timeout_s ({dequeue_timeout_s}), "
                 f"or every blocking dequeue times out; got {socket_timeout_s}"
             )
-        redis = Redis.from_url(
+        redis = redis_client(
             url,
+            max_connections=max_connections,
             socket_timeout=socket_timeout,
             socket_connect_timeout=5.0,
             client_name=f"saq:{name}",  # in CLIENT LIST

@@ -18,6 +18,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from order_engine.adapters.redis.client import DEFAULT_MAX_CONNECTIONS, redis_client
+
 if TYPE_CHECKING:
     from order_engine.ports.ratelimit import RateLimiter
 
@@ -64,8 +66,18 @@ class RedisRateLimiter:
         self._script: Any = redis.register_script(BUCKET_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str, rate: float, burst: int, *, prefix: str) -> RedisRateLimiter:
-        client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    def from_url(
+        cls,
+        url: str,
+        rate: float,
+        burst: int,
+        *,
+        prefix: str,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    ) -> RedisRateLimiter:
+        client = redis_client(
+            url, max_connections=max_connections, socket_timeout=2, socket_connect_timeout=2
+        )
         return cls(client, rate, burst, prefix=prefix)
 
     async def acquire(self, key: str) -> float:

@@ -140,10 +140,14 @@ for n in $(seq 1 "$WORKERS"); do
   wait_log "$!" "$WORKDIR/worker-$n.log" worker_started "worker $n"
 done
 
+# `order-engine api` requires API keys unless told otherwise on its command line.
+API_FLAGS=()
+if [ "$AUTH_MODE" = off ]; then API_FLAGS+=(--insecure-no-auth); fi
+
 URLS=()
 for n in $(seq 1 "$APIS"); do
   port=$(free_port)
-  "$OE" api --host 127.0.0.1 --port "$port" >"$WORKDIR/api-$n.log" 2>&1 &
+  "$OE" api --host 127.0.0.1 --port "$port" "${API_FLAGS[@]}" >"$WORKDIR/api-$n.log" 2>&1 &
   PIDS+=($!)
   WATCH+=(--watch-pid "api-$n=$!")
   wait_http "$!" "http://127.0.0.1:$port/readyz" "api $n"

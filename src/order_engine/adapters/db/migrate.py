@@ -16,7 +16,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
@@ -25,6 +24,7 @@ from order_engine.adapters.db.engine import (
     async_url,
     create_engine,
     is_memory_sqlite,
+    try_enable_wal,
 )
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -99,18 +99,23 @@ async def ensure_wal(conn: AsyncConnection) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.005
-    while True:
-        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
-        if str(mode).lower() in ("wal", "memory"):
-            break
-        try:
-            await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        except OperationalError as exc:
-            if "locked" not in str(exc) or loop.time() >= deadline:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    while not await conn.run_sync(_try_enable_wal):
+        if loop.time() >= deadline:
+            raise TimeoutError(
+                f"expected the SQLite file to switch to WAL within {SQLITE_BUSY_TIMEOUT_MS} ms, "
+                "but another connection kept a write lock all that time"
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)
     await conn.commit()  # close the implicit read transaction before BEGIN IMMEDIATE
+
+
+def _try_enable_wal(connection: Connection) -> bool:
+    cursor = connection.connection.cursor()
+    try:
+        return try_enable_wal(cursor)
+    finally:
+        cursor.close()
 
 
 def _upgrade(connection: Connection, config: Config, revision: str) -> None:

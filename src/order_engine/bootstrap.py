@@ -45,7 +45,6 @@ from order_engine.adapters.metrics import PrometheusMetrics
 from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
-from order_engine.adapters.sim import SimConfig, Simulator, build_simulator
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
 from order_engine.adapters.wallet import load_or_create_keypair
 from order_engine.app.access import Authenticator
@@ -68,6 +67,7 @@ from order_engine.ports.queue import JobQueue
 from order_engine.ports.ratelimit import RateLimiter
 from order_engine.ports.venue import Venue
 from order_engine.settings import Settings
+from order_engine.sim import SimConfig, Simulator, build_simulator
 
 log = structlog.get_logger(__name__)
 

@@ -18,7 +18,6 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim import SimConfig, Simulator
 from order_engine.dex import spl
 from order_engine.ports.chain import (
     Chain,
@@ -27,6 +26,7 @@ from order_engine.ports.chain import (
     TokenBalance,
     TransactionResult,
 )
+from order_engine.sim import SimConfig, Simulator
 
 # ``await advance(n)`` returns once at least ``n`` more blocks exist. The simulator
 # advances its slot clock; an RPC subclass polls ``getBlockHeight``, sleeping in between.

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 from tests.contract.chain_support import Advance, quiet_sim_config
 
-from order_engine.adapters.rpc.server import ChainServer, start_chain_server
-from order_engine.adapters.sim import build_simulator
 from order_engine.ports.chain import Chain
+from order_engine.sim import build_simulator
+from order_engine.sim.rpc.server import ChainServer, start_chain_server
 
 # 4 ms slots: the server's clock runs by itself, as a cluster's does, fast enough
 # that waiting out a blockhash's 150 blocks takes well under a second.

@@ -45,7 +45,6 @@ from tests.contract.chain_support import (
     wsol_transfer,
 )
 
-from order_engine.adapters.sim import Simulator, build_simulator
 from order_engine.dex import spl
 from order_engine.dex.sysvar import CLOCK_SYSVAR_ID, decode_clock
 from order_engine.dex.token_accounts import decode_mint, token_account_amount
@@ -55,6 +54,7 @@ from order_engine.ports.chain import (
     Commitment,
     TransactionRejected,
 )
+from order_engine.sim import Simulator, build_simulator
 
 WSOL = str(spl.WSOL_MINT)
 AMOUNT = 1_000_000  # lamports wrapped and sent per transfer (0.001 SOL)

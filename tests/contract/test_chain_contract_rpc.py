@@ -17,8 +17,8 @@ from tests.contract.rpc_support import advance_by_polling, quiet_chain_server
 from tests.contract.test_chain_contract import ChainContract
 
 from order_engine.adapters.rpc import RpcChain, ensure_funded
-from order_engine.adapters.rpc.server import ChainServer
 from order_engine.ports.chain import Chain
+from order_engine.sim.rpc.server import ChainServer
 
 PAYER_LAMPORTS = 2 * 10**9
 

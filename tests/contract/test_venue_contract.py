@@ -45,7 +45,6 @@ from tests.contract.chain_support import (
     token_delta,
 )
 
-from order_engine.adapters.sim import Simulator, build_simulator
 from order_engine.adapters.venues import MeteoraVenue, PoolListing, RaydiumVenue
 from order_engine.adapters.venues.listing import KIND_AMM_V4, KIND_CPMM
 from order_engine.app.txbuilder import FeePolicy, build_swap_transaction
@@ -55,6 +54,7 @@ from order_engine.domain.routing import BPS, Leg, PoolQuote, PoolSnapshot, Route
 from order_engine.domain.tokens import BONK, JUP, SOL, U64_MAX, USDC, USDT, Token
 from order_engine.ports.chain import Chain, TransactionResult
 from order_engine.ports.venue import Venue
+from order_engine.sim import Simulator, build_simulator
 
 VaultOf = Callable[[PoolSnapshot, str], str]
 FEES = FeePolicy(compute_units_per_leg=300_000, micro_lamports_per_cu=50_000)

@@ -23,12 +23,12 @@ from tests.contract.test_venue_contract import (
 )
 
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
-from order_engine.adapters.rpc.server import ChainServer
 from order_engine.adapters.venues import MeteoraVenue, PoolListing, RaydiumVenue
 from order_engine.domain.routing import PoolSnapshot
 from order_engine.domain.tokens import BONK, JUP, U64_MAX, USDC, USDT
 from order_engine.ports.chain import Chain
 from order_engine.ports.venue import Venue
+from order_engine.sim.rpc.server import ChainServer
 
 OWNER_LAMPORTS = 10_000 * 10**9
 OWNER_TOKENS = {

@@ -23,8 +23,6 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from order_engine.adapters.clock import SystemClock
-from order_engine.adapters.sim import Simulator
-from order_engine.adapters.sim.cluster import ClusterParams
 from order_engine.app.executor import OrderExecutor
 from order_engine.bootstrap import Engine
 from order_engine.dex import meteora_dlmm, raydium_amm_v4, raydium_cpmm
@@ -35,6 +33,8 @@ from order_engine.ports.bus import Subscription
 from order_engine.ports.chain import Blockhash, Chain, SignatureStatus, TransactionResult
 from order_engine.ports.clock import Clock
 from order_engine.ports.queue import Job
+from order_engine.sim import Simulator
+from order_engine.sim.cluster import ClusterParams
 
 VENUE_PROGRAMS = {
     raydium_amm_v4.PROGRAM_ID: "raydium",

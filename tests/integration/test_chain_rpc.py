@@ -28,14 +28,14 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from order_engine.adapters.rpc import RpcChain, RpcUnavailable, ensure_funded, fetch_pool_listing
-from order_engine.adapters.rpc.methods import STATUS_CACHE_SLOTS
-from order_engine.adapters.rpc.server import ChainServer, start_chain_server
 from order_engine.adapters.rpc.wire import SIM_ERROR_BASE
-from order_engine.adapters.sim import Simulator, build_simulator
 from order_engine.dex import raydium_amm_v4
 from order_engine.dex.spl import associated_token_address
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import RateLimited, SendTimeout
+from order_engine.sim import Simulator, build_simulator
+from order_engine.sim.rpc.methods import STATUS_CACHE_SLOTS
+from order_engine.sim.rpc.server import ChainServer, start_chain_server
 from tests.contract.chain_support import quiet_sim_config, wsol_transfer
 from tests.integration.rpc_helpers import settle, signed_swap, venues_over_rpc
 

@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import pytest
 
-from order_engine.adapters.sim import Simulator
 from order_engine.adapters.venues import meteora as meteora_client
 from order_engine.bootstrap import Engine
 from order_engine.domain.errors import StaleWrite, TransientError
@@ -23,6 +22,7 @@ from order_engine.domain.order import OrderStatus, Trigger
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import BlockhashNotFound
 from order_engine.ports.queue import Job
+from order_engine.sim import Simulator
 from tests.integration.helpers import (
     CrashAfter,
     SkewedClock,

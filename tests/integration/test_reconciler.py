@@ -11,11 +11,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from order_engine.adapters.db import SqlOrderRepository, create_engine
-from order_engine.adapters.sim import Simulator
 from order_engine.bootstrap import Engine, build_engine
 from order_engine.domain.order import Order, OrderStatus
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.settings import Settings
+from order_engine.sim import Simulator
 from tests.integration.helpers import (
     assert_one_gapless_terminal_history,
     executed_signatures,

@@ -6,59 +6,20 @@ and the histograms are imported only when the command runs (``runner``).
 
 from __future__ import annotations
 
-import enum
-import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from order_engine.bench.options import DEFAULT_CONCURRENCY, BenchOptions, Subscribe
 from order_engine.bench.schedule import (
     Arrivals,
-    Pair,
     is_loopback_url,
     normalize_base_url,
     parse_pairs,
     parse_sizes,
 )
-
-DEFAULT_CONCURRENCY = 10  # the seed's concurrent-load-test
-
-
-class Subscribe(enum.StrEnum):
-    PER_ORDER = "per-order"
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    urls: list[str]
-    orders: int
-    concurrency: int | None
-    rate: float | None
-    arrivals: Arrivals
-    duration_s: float
-    drain_timeout_s: float
-    pairs: list[Pair]
-    sizes: list[str]
-    slippage_bps: int | None
-    seed: int
-    subscribe: bool
-    json_file: Path | None
-    verify: bool
-    database_url: str | None
-    api_key: str | None
-    sim_time_scale: float | None
-    worker_concurrency: int | None
-    engine_env: dict[str, str]
-    watch_pids: list[tuple[str, int]]
-    max_in_flight: int
-    progress: bool
-    self_test: bool
-    keep_workdir: bool
-    argv: list[str] = field(default_factory=list)
 
 
 def _redacted_argv() -> list[str]:
@@ -257,7 +218,3 @@ def bench(  # noqa: PLR0917 - a command's options are its signature
     from order_engine.bench.runner import main  # noqa: PLC0415 - keep --help light
 
     raise typer.Exit(main(options))
-
-
-def command_line(options: BenchOptions) -> str:
-    return shlex.join(options.argv)

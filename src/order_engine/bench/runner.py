@@ -15,7 +15,6 @@ import orjson
 import typer
 
 from order_engine.bench import procstat
-from order_engine.bench.command import BenchOptions, command_line
 from order_engine.bench.embedded import (
     ChildServer,
     ServerFailed,
@@ -25,6 +24,7 @@ from order_engine.bench.embedded import (
     stub_server,
 )
 from order_engine.bench.loadgen import Live, LoadGenerator, LoadPlan, LoadResult, session_for
+from order_engine.bench.options import BenchOptions, command_line
 from order_engine.bench.progress import ProgressLine
 from order_engine.bench.render import render_text
 from order_engine.bench.report import Watched, build

@@ -13,6 +13,7 @@ from typing import Annotated
 import structlog
 import typer
 
+from order_engine.cli import serving
 from order_engine.logs import configure_logging
 from order_engine.settings import Settings
 
@@ -60,7 +61,6 @@ def api(
     import uvicorn
 
     from order_engine.api.app import create_app
-    from order_engine.cli.main import exit_zero_after_drain
 
     settings = _settings(host=host, port=port)
     if insecure_no_auth:
@@ -92,7 +92,7 @@ def api(
                 fg=typer.colors.RED,
             )
             raise typer.Exit(2)
-    exit_zero_after_drain()
+    serving.exit_zero_after_drain()
     uvicorn.run(
         create_app(settings, role="api"),
         host=settings.host,

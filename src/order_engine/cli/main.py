@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
 import typer
 
+from order_engine.cli import serving
 from order_engine.logs import configure_logging
 from order_engine.settings import Settings
 
@@ -64,7 +64,7 @@ def serve(
         return
     from order_engine.api.app import create_app
 
-    exit_zero_after_drain()
+    serving.exit_zero_after_drain()
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -73,18 +73,6 @@ def serve(
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
         ws_ping_interval=20,
     )
-
-
-def exit_zero_after_drain() -> None:
-    """Uvicorn drains on SIGINT/SIGTERM, then re-raises the signal so that the
-    process dies of it (exit -15). A drained shutdown is a success: turn the
-    re-raised signal into exit 0."""
-
-    def exit_zero(signum: int, _frame: object) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, exit_zero)
-    signal.signal(signal.SIGINT, exit_zero)
 
 
 def _warn_if_open(settings: Settings) -> None:
@@ -158,8 +146,8 @@ def chain(
     and SIM_TRANSIENT_FAILURE_RATE; the options override the other fault rates
     (defaults as in the in-process simulator). SIGINT/SIGTERM exit 0.
     """
-    from order_engine.adapters.rpc.server import serve_chain
-    from order_engine.adapters.sim import SimConfig, build_simulator
+    from order_engine.sim import SimConfig, build_simulator
+    from order_engine.sim.rpc.server import serve_chain
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -216,7 +204,7 @@ def bench_sim(
     seconds: Annotated[float, typer.Option(help="Measuring time per venue type.")] = 2.0,
 ) -> None:
     """Quotes/s and routing decisions/s of the simulator's hot path, per venue type."""
-    from order_engine.adapters.sim.bench import run_sim_benchmark
+    from order_engine.bench.sim import run_sim_benchmark
 
     result = asyncio.run(run_sim_benchmark(seconds))
     json.dump(result, sys.stdout, indent=2)

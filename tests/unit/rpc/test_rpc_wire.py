@@ -12,9 +12,9 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from order_engine.adapters import sim as sim_package
+from order_engine import sim as sim_package
 from order_engine.adapters.rpc import wire
-from order_engine.adapters.sim import SimConfig, build_simulator
+from order_engine.sim import SimConfig, build_simulator
 
 
 def error_names_the_simulator_raises() -> set[str]:
@@ -22,13 +22,14 @@ def error_names_the_simulator_raises() -> set[str]:
     the DLMM math it runs: string literals, the module's own constants, and
     constants of the dex modules it imports."""
     sim_dir = Path(sim_package.__file__).parent
-    sources = [*sim_dir.glob("*.py"), sim_dir.parent.parent / "dex" / "meteora_dlmm_math.py"]
+    package_dir = sim_dir.parent  # src/order_engine
+    sources = [*sim_dir.glob("*.py"), package_dir / "dex" / "meteora_dlmm_math.py"]
     names: set[str] = set()
     for path in sources:
         tree = ast.parse(path.read_text())
         own = importlib.import_module(
             "order_engine."
-            + ".".join(path.relative_to(sim_dir.parent.parent).with_suffix("").parts)
+            + ".".join(path.relative_to(package_dir).with_suffix("").parts)
         )
         modules = {
             alias.asname or alias.name: f"order_engine.dex.{alias.name}"

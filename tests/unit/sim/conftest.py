@@ -6,8 +6,8 @@ import pytest
 from simkit import WALLET_LAMPORTS, quiet_config
 from solders.keypair import Keypair
 
-from order_engine.adapters.sim import Simulator, build_simulator
 from order_engine.domain.tokens import BONK, JUP, USDC, USDT
+from order_engine.sim import Simulator, build_simulator
 
 
 @pytest.fixture

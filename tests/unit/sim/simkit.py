@@ -14,7 +14,6 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim import SimConfig, Simulator
 from order_engine.dex import spl
 from order_engine.domain.routing import (
     PoolQuote,
@@ -25,6 +24,7 @@ from order_engine.domain.routing import (
 )
 from order_engine.domain.tokens import SOL
 from order_engine.ports.chain import SignatureStatus
+from order_engine.sim import SimConfig, Simulator
 
 SOL_MINT = SOL.mint
 WALLET_LAMPORTS = 100_000 * 10**9

@@ -5,13 +5,13 @@ from __future__ import annotations
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim import Simulator
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_amm_v4 as amm
 from order_engine.dex import spl
 from order_engine.dex.sysvar import CLOCK_SYSVAR_ID, decode_clock
 from order_engine.dex.token_accounts import decode_token_account
 from order_engine.domain.tokens import USDC
+from order_engine.sim import Simulator
 
 
 async def test_pool_accounts_come_back_as_the_programs_raw_bytes(sim: Simulator) -> None:

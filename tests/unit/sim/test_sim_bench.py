@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from order_engine.adapters.sim.bench import run_sim_benchmark
+from order_engine.bench.sim import run_sim_benchmark
 
 
 async def test_the_benchmark_reports_quotes_and_routing_decisions_per_venue_type() -> None:

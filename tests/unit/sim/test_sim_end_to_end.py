@@ -6,10 +6,10 @@ from __future__ import annotations
 from simkit import SOL_MINT, Leg, build_swap, confirm, route, snapshots
 from solders.keypair import Keypair
 
-from order_engine.adapters.sim import Simulator
 from order_engine.dex import spl
 from order_engine.domain.routing import best_single
 from order_engine.domain.tokens import BONK, SOL, USDC
+from order_engine.sim import Simulator
 
 FEE_50K = 5_000 + spl.priority_fee_lamports(60_000 + 300_000, 50_000)
 

@@ -7,11 +7,11 @@ from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim import Simulator, build_simulator
-from order_engine.adapters.sim.faults import RpcUnavailable
 from order_engine.domain.errors import TransientError
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import RateLimited, SendTimeout
+from order_engine.sim import Simulator, build_simulator
+from order_engine.sim.faults import RpcUnavailable
 
 
 async def _swap_bytes(sim: Simulator, wallet: Keypair) -> bytes:

@@ -7,9 +7,9 @@ import math
 from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 
-from order_engine.adapters.sim import Simulator, build_simulator
-from order_engine.adapters.sim.genesis import price_in_base_units
 from order_engine.domain.tokens import SOL, USDC
+from order_engine.sim import Simulator, build_simulator
+from order_engine.sim.genesis import price_in_base_units
 
 
 def test_the_market_moves_over_simulated_time_and_pools_track_the_reference() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from simkit import route, snapshots
 
-from order_engine.adapters.sim import Simulator
 from order_engine.domain.routing import PoolSnapshot, best_single
 from order_engine.domain.tokens import BONK, JUP, SOL, USDC, USDT
+from order_engine.sim import Simulator
 
 
 async def _sol_usdc(sim: Simulator) -> list[PoolSnapshot]:

@@ -7,11 +7,11 @@ import asyncio
 from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 
-from order_engine.adapters.sim import Simulator, build_simulator
-from order_engine.adapters.sim.cluster import Cluster, ClusterParams
-from order_engine.adapters.sim.ledger import Ledger
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import BlockhashNotFound
+from order_engine.sim import Simulator, build_simulator
+from order_engine.sim.cluster import Cluster, ClusterParams
+from order_engine.sim.ledger import Ledger
 
 
 async def test_at_scale_zero_only_a_repeated_poll_for_a_waiting_signature_advances_a_slot(

@@ -14,14 +14,14 @@ from solders.message import MessageV0
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim import Simulator, build_simulator
-from order_engine.adapters.sim.cluster import ClusterParams
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import spl
 from order_engine.domain.errors import InsufficientLiquidityError
 from order_engine.domain.routing import PoolQuote, PoolSnapshot
 from order_engine.domain.tokens import BONK, SOL, USDC
 from order_engine.ports.chain import BlockhashNotFound, TransactionRejected
+from order_engine.sim import Simulator, build_simulator
+from order_engine.sim.cluster import ClusterParams
 
 FEE = 5_000 + spl.priority_fee_lamports(360_000, 50_000)
 

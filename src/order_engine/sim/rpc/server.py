@@ -43,11 +43,11 @@ import structlog
 from aiohttp import web
 
 from order_engine.adapters.rpc import wire
-from order_engine.adapters.rpc.faucet import Faucet
-from order_engine.adapters.rpc.methods import RpcFailure, RpcMethods
-from order_engine.adapters.sim import Simulator
-from order_engine.adapters.sim.faults import RpcUnavailable
 from order_engine.ports.chain import RateLimited
+from order_engine.sim import Simulator
+from order_engine.sim.faults import RpcUnavailable
+from order_engine.sim.rpc.faucet import Faucet
+from order_engine.sim.rpc.methods import RpcFailure, RpcMethods
 
 log = structlog.get_logger(__name__)
 

@@ -23,17 +23,17 @@ from dataclasses import dataclass, field
 import structlog
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim import genesis
-from order_engine.adapters.sim.chain import SimChain
-from order_engine.adapters.sim.cluster import Cluster, ClusterParams
-from order_engine.adapters.sim.faults import FaultConfig, Faults, Latency
-from order_engine.adapters.sim.ledger import Ledger
-from order_engine.adapters.sim.market import Market, MarketParams, PoolView
 from order_engine.adapters.venues.listing import PoolListing
 from order_engine.adapters.venues.meteora import MeteoraVenue
 from order_engine.adapters.venues.raydium import RaydiumVenue
 from order_engine.dex.spl import associated_token_address
 from order_engine.ports.venue import Venue
+from order_engine.sim import genesis
+from order_engine.sim.chain import SimChain
+from order_engine.sim.cluster import Cluster, ClusterParams
+from order_engine.sim.faults import FaultConfig, Faults, Latency
+from order_engine.sim.ledger import Ledger
+from order_engine.sim.market import Market, MarketParams, PoolView
 
 log = structlog.get_logger(__name__)
 

@@ -25,10 +25,6 @@ from dataclasses import dataclass, field
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim.builtins import Env, Ix
-from order_engine.adapters.sim.genesis import PoolRecord, mint_of, price_in_base_units
-from order_engine.adapters.sim.ledger import Ledger, ProgramError
-from order_engine.adapters.sim.runtime import run_instruction
 from order_engine.adapters.venues.listing import (
     KIND_AMM_V4,
     KIND_CPMM,
@@ -48,6 +44,10 @@ from order_engine.dex.meteora_dlmm_math import (
 )
 from order_engine.dex.spl import associated_token_address
 from order_engine.dex.token_accounts import token_account_amount
+from order_engine.sim.builtins import Env, Ix
+from order_engine.sim.genesis import PoolRecord, mint_of, price_in_base_units
+from order_engine.sim.ledger import Ledger, ProgramError
+from order_engine.sim.runtime import run_instruction
 
 SECONDS_PER_DAY = 86_400.0
 DEFAULT_VOLATILITY: Mapping[str, float] = {

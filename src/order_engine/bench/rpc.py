@@ -1,7 +1,7 @@
 """Client-side cost of a JSON-RPC call: ``RpcChain`` (aiohttp) vs solana-py's
 ``AsyncClient`` (httpx), against a running chain server.
 
-``python -m order_engine.adapters.rpc.bench --url http://127.0.0.1:8899``
+``python -m order_engine.bench.rpc --url http://127.0.0.1:8899``
 
 Each client runs ``concurrency`` tasks for ``seconds``, cycling through the
 read calls a worker makes per order (``getLatestBlockhash``, ``getBlockHeight``,

@@ -21,14 +21,14 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim.builtins import BUILTINS, Env, Handler, Invocation, Ix
-from order_engine.adapters.sim.ledger import Ledger, ProgramError
-from order_engine.adapters.sim.venue_programs import meteora_dlmm, raydium_amm_v4, raydium_cpmm
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_amm_v4 as amm
 from order_engine.dex import raydium_cpmm as cpmm
 from order_engine.dex import spl
 from order_engine.ports.chain import TokenBalance, TransactionRejected
+from order_engine.sim.builtins import BUILTINS, Env, Handler, Invocation, Ix
+from order_engine.sim.ledger import Ledger, ProgramError
+from order_engine.sim.venue_programs import meteora_dlmm, raydium_amm_v4, raydium_cpmm
 
 DEFAULT_CU_PER_INSTRUCTION = 200_000
 MAX_CU_LIMIT = 1_400_000

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim.ledger import Ledger
 from order_engine.adapters.venues.listing import KIND_AMM_V4, KIND_CPMM, KIND_DLMM, PoolListing
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_amm_v4 as amm
@@ -27,6 +26,7 @@ from order_engine.dex.meteora_dlmm_math import (
 )
 from order_engine.dex.token_accounts import Mint, TokenAccount, encode_mint
 from order_engine.domain.tokens import DEFAULT_TOKENS, Token
+from order_engine.sim.ledger import Ledger
 
 TOKENS: dict[str, Token] = {t.symbol: t for t in DEFAULT_TOKENS}
 REFERENCE_USD: dict[str, float] = {

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim.ledger import SYSTEM_PROGRAM_ID, Ledger, ProgramError
 from order_engine.dex import spl
 from order_engine.dex.token_accounts import TokenAccount, decode_mint
+from order_engine.sim.ledger import SYSTEM_PROGRAM_ID, Ledger, ProgramError
 
 CU_COMPUTE_BUDGET = 150
 CU_SYSTEM_TRANSFER = 150

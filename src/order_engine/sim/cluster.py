@@ -26,15 +26,6 @@ from dataclasses import dataclass, field
 from solders.hash import Hash
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim.builtins import Env
-from order_engine.adapters.sim.ledger import Ledger
-from order_engine.adapters.sim.runtime import (
-    INSUFFICIENT_FUNDS_FOR_FEE,
-    Execution,
-    TxPlan,
-    execute,
-    prepare,
-)
 from order_engine.dex.sysvar import CLOCK_SYSVAR_ID, Clock, encode_clock
 from order_engine.ports.chain import (
     Blockhash,
@@ -43,6 +34,15 @@ from order_engine.ports.chain import (
     SignatureStatus,
     TransactionRejected,
     TransactionResult,
+)
+from order_engine.sim.builtins import Env
+from order_engine.sim.ledger import Ledger
+from order_engine.sim.runtime import (
+    INSUFFICIENT_FUNDS_FOR_FEE,
+    Execution,
+    TxPlan,
+    execute,
+    prepare,
 )
 
 GENESIS_UNIX_TIMESTAMP = 1_735_689_600  # 2025-01-01T00:00:00Z

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from order_engine.adapters.sim import SimConfig, Simulator, build_simulator
 from order_engine.domain.routing import PoolSnapshot, RouterConfig, plan_direct
 from order_engine.domain.tokens import BONK, SOL, USDC, Token
+from order_engine.sim import SimConfig, Simulator, build_simulator
 
 _SIZES_SOL = (0.05, 0.5, 2, 10, 40, 120, 300)
 _SIZES_BONK = (10**6, 10**7, 5 * 10**7, 2 * 10**8, 10**9)

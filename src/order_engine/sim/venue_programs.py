@@ -11,8 +11,6 @@ from dataclasses import dataclass, replace
 
 from solders.pubkey import Pubkey
 
-from order_engine.adapters.sim.builtins import Invocation, check_transfer, move_tokens
-from order_engine.adapters.sim.ledger import ProgramError
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_amm_v4 as amm
 from order_engine.dex import raydium_cpmm as cpmm
@@ -23,6 +21,8 @@ from order_engine.dex.meteora_dlmm_math import (
     DlmmSwap,
     swap_exact_in,
 )
+from order_engine.sim.builtins import Invocation, check_transfer, move_tokens
+from order_engine.sim.ledger import ProgramError
 
 CU_AMM_V4 = 30_000
 CU_CPMM = 40_000

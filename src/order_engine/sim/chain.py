@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from order_engine.adapters.sim.cluster import Cluster
-from order_engine.adapters.sim.faults import Faults, Latency
 from order_engine.domain.errors import EngineError
 from order_engine.ports.chain import (
     Blockhash,
@@ -14,6 +12,8 @@ from order_engine.ports.chain import (
     SignatureStatus,
     TransactionResult,
 )
+from order_engine.sim.cluster import Cluster
+from order_engine.sim.faults import Faults, Latency
 
 
 class SimChain:

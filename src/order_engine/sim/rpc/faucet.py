@@ -22,9 +22,9 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.sim import genesis
-from order_engine.adapters.sim.cluster import Cluster
 from order_engine.dex import spl
+from order_engine.sim import genesis
+from order_engine.sim.cluster import Cluster
 
 FAUCET_RESERVE = 10**18  # lamports the faucet keeps above any single airdrop
 FAUCET_CU_LIMIT = 60_000

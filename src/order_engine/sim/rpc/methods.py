@@ -28,15 +28,16 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from order_engine.adapters.rpc import ui, wire
-from order_engine.adapters.rpc.faucet import Faucet
-from order_engine.adapters.sim import runtime
-from order_engine.adapters.sim.cluster import GENESIS_UNIX_TIMESTAMP, Cluster, Landed
+from order_engine.adapters.rpc import wire
 from order_engine.dex.spl import TOKEN_PROGRAM_ID
 from order_engine.dex.token_accounts import decode_mint, decode_token_account
 from order_engine.domain.tokens import U64_MAX
 from order_engine.ports.chain import BlockhashNotFound, Commitment, TokenBalance
 from order_engine.ports.chain import TransactionRejected as Rejected
+from order_engine.sim import runtime
+from order_engine.sim.cluster import GENESIS_UNIX_TIMESTAMP, Cluster, Landed
+from order_engine.sim.rpc import ui
+from order_engine.sim.rpc.faucet import Faucet
 
 API_VERSION = "2.1.0"
 VERSION = {"solana-core": API_VERSION, "feature-set": 3_271_415_109, "order-engine-sim": True}

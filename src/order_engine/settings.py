@@ -178,6 +178,17 @@ class Settings(BaseSettings):
         le=100,
         description="SIM_TIME_SCALE: 1 = realistic latencies; 0 = no simulated waits at all.",
     )
+    sim_zero_scale_slot_ms: float = Field(
+        3.0,
+        ge=0,
+        le=400,
+        description=(
+            "SIM_ZERO_SCALE_SLOT_MS: at SIM_TIME_SCALE=0, the wall time per slot while a "
+            "transaction is pending or awaited (a slot costs ~0.4 ms of market flow); "
+            "no slot runs while the engine is idle. 0: slots pass only as status polls "
+            "come (deterministic, for tests that steer time slot by slot)."
+        ),
+    )
     sim_seed: int | None = Field(
         None, description="SIM_SEED: seed for reproducible simulations; unset = random."
     )

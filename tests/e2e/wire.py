@@ -126,23 +126,30 @@ async def slots_held(engine: Engine) -> AsyncIterator[Callable[[], Awaitable[Non
     """Stop the simulated slot clock, so that a sent transaction waits in the
     mempool (the order stays ``submitted``) until the test lets time pass.
 
-    At time scale 0 the cluster advances a slot whenever a status poll asks
-    again within the same slot; switching that off leaves slots to
+    At time scale 0 the slot driver produces slots while anything waits, and
+    the cluster advances a slot whenever a status poll asks again within the
+    same slot; holding the one and switching off the other leaves slots to
     ``advance_slots``. Yields ``release``: let slots pass until every order
     that is in flight has settled.
     """
     assert engine.simulator is not None
-    cluster = engine.simulator.cluster
+    cluster, driver = engine.simulator.cluster, engine.simulator.driver
     original = cluster.params
     cluster.params = dataclasses.replace(original, advance_on_poll=False)
+    if driver is not None:
+        driver.held = True
 
     async def release() -> None:
         cluster.params = original
+        if driver is not None:
+            driver.held = False
 
     try:
         yield release
     finally:
         cluster.params = original
+        if driver is not None:
+            driver.held = False
 
 
 def assert_gapless_lifecycle(stream: Stream, order_id: str) -> None:

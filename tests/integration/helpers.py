@@ -231,6 +231,16 @@ class CrashAfter:
         finally:
             self._after("get_signature_statuses")
 
+    async def wait_for_signature(
+        self, signature: str, timeout_s: float, *, expires_after_height: int | None = None
+    ) -> SignatureStatus | None:
+        try:
+            return await self.inner.wait_for_signature(
+                signature, timeout_s, expires_after_height=expires_after_height
+            )
+        finally:
+            self._after("get_signature_statuses")  # a poll, as far as a crash goes
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         try:
             return await self.inner.get_transaction(signature)

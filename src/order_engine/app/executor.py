@@ -114,7 +114,7 @@ class ExecutorConfig:
     worker_id: str
     max_attempts: int
     lease_s: float
-    poll_interval_s: float  # between signature-status polls, about one slot
+    poll_interval_s: float  # longest wait for a signature before re-checking expiry
     rebroadcast_every: int = 2  # polls between rebroadcasts of the same bytes
     max_rebuilds: int = 3  # re-signs (after expiry or stale accounts) before giving up
     max_poll_failures: int = 20  # consecutive RPC failures while waiting to land
@@ -379,7 +379,13 @@ class OrderExecutor:
         polls = failures = 0
         while True:
             try:
-                status = (await self.chain.get_signature_statuses([tx.signature]))[0]
+                # Returns as soon as the transaction is confirmed or its blockhash
+                # expired; otherwise after one poll interval, with the status then.
+                status = await self.chain.wait_for_signature(
+                    tx.signature,
+                    self.cfg.poll_interval_s,
+                    expires_after_height=tx.last_valid_block_height,
+                )
                 if status is not None and status.confirmation_status is not Commitment.PROCESSED:
                     return await self._settle(run, tx, status)
                 if status is None:
@@ -406,8 +412,8 @@ class OrderExecutor:
                 if failures >= self.cfg.max_poll_failures:
                     raise
                 run.log.info("status_poll_failed", error=exc.code.value)
+                await self.clock.sleep(self.cfg.poll_interval_s)  # no hot loop on an outage
             polls += 1
-            await self.clock.sleep(self.cfg.poll_interval_s)
 
     async def _settle(self, run: _Run, tx: SignedTx, status: SignatureStatus) -> Rebuild | None:
         order = run.order

@@ -98,6 +98,18 @@ class Chain(Protocol):
         self, signatures: Sequence[str]
     ) -> list[SignatureStatus | None]: ...
 
+    async def wait_for_signature(
+        self, signature: str, timeout_s: float, *, expires_after_height: int | None = None
+    ) -> SignatureStatus | None:
+        """The signature's status as soon as it is confirmed (``signatureSubscribe``),
+        or, after at most ``timeout_s`` (or as soon as the block height passes
+        ``expires_after_height``), whatever status it has (``None``: unseen).
+
+        A client that can only poll polls once and waits ``timeout_s``; the
+        result is then the status seen at the start of the wait.
+        """
+        ...
+
     async def get_transaction(self, signature: str) -> TransactionResult | None: ...
 
     async def get_multiple_accounts(self, pubkeys: Sequence[str]) -> list[bytes | None]:

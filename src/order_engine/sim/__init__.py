@@ -6,9 +6,12 @@ clients; the engine cannot tell them from the real thing. See
 ``docs/simulation.md`` for every formula, parameter and failure mode.
 
 Time: at ``time_scale > 0`` a background task (``start``) produces a slot every
-``0.4 s x time_scale``; at ``time_scale == 0`` nothing sleeps and the slot clock
-advances deterministically as status polls wait for signatures (see
-``Cluster.poll_signature_statuses``) or as tests call ``advance_slots``.
+``0.4 s x time_scale``; at ``time_scale == 0`` nothing sleeps: with
+``zero_scale_slot_s`` (the engine's setting) a ``SlotDriver`` produces a slot
+that often while anything is pending or watched, and none while idle; without
+it the slot clock advances deterministically as status polls wait for
+signatures (see ``Cluster.poll_signature_statuses``) or as tests call
+``advance_slots``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from order_engine.adapters.venues.raydium import RaydiumVenue
 from order_engine.dex.spl import associated_token_address
 from order_engine.ports.venue import Venue
 from order_engine.sim import genesis
-from order_engine.sim.chain import SimChain
+from order_engine.sim.chain import SimChain, SlotDriver
 from order_engine.sim.cluster import Cluster, ClusterParams
 from order_engine.sim.faults import FaultConfig, Faults, Latency
 from order_engine.sim.ledger import Ledger
@@ -55,6 +58,10 @@ class SimConfig:
     cluster: ClusterParams | None = None  # replaces congestion_share and the landing model
     market: MarketParams = field(default_factory=MarketParams)
     pools: tuple[genesis.PoolSpec, ...] = genesis.DEFAULT_POOLS
+    # Time scale 0 only: with a value, a slot passes every this many seconds of
+    # wall time while a transaction is pending or a signature watched (the
+    # engine's setting); without, only status polls and tests advance slots.
+    zero_scale_slot_s: float | None = None
 
 
 class Simulator:
@@ -80,8 +87,16 @@ class Simulator:
             cfg.ambiguous_share,
         )
         latency = Latency(cfg.time_scale, random.Random(f"{self.seed}:latency"))
+        self.driver = (
+            SlotDriver(self.cluster, cfg.zero_scale_slot_s)
+            if cfg.time_scale == 0 and cfg.zero_scale_slot_s is not None
+            else None
+        )
         self.chain = SimChain(
-            self.cluster, Faults(self.faults, random.Random(f"{self.seed}:faults")), latency
+            self.cluster,
+            Faults(self.faults, random.Random(f"{self.seed}:faults")),
+            latency,
+            self.driver,
         )
         self.venues: list[Venue] = [
             RaydiumVenue(self.chain, self.pools, delay=latency.quote),
@@ -120,6 +135,8 @@ class Simulator:
             self._ticker = asyncio.create_task(self._tick(), name="sim-slot-clock")
 
     async def stop(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

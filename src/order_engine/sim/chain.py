@@ -1,13 +1,25 @@
-"""The Chain port over the in-process ``Cluster``: RPC latency and faults on top."""
+"""The Chain port over the in-process ``Cluster``: RPC latency and faults on top.
+
+Waiting for a signature costs nothing while it waits: ``wait_for_signature``
+registers a callback that the cluster runs at the slot the transaction is
+confirmed, the way ``signatureSubscribe`` notifies a client. At time scale 0 a
+``SlotDriver`` (when configured) produces slots only while something is pending
+or watched, one per ``interval_s`` of wall time, so an idle engine costs nothing
+and a busy one pays per slot, not per poll.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
+
+import structlog
 
 from order_engine.domain.errors import EngineError
 from order_engine.ports.chain import (
     Blockhash,
+    Commitment,
     SendTimeout,
     SignatureStatus,
     TransactionResult,
@@ -15,14 +27,73 @@ from order_engine.ports.chain import (
 from order_engine.sim.cluster import Cluster
 from order_engine.sim.faults import Faults, Latency
 
+log = structlog.get_logger(__name__)
+
+
+class SlotDriver:
+    """Time scale 0: a slot every ``interval_s`` of wall time while the cluster has
+    work (a pending transaction, a watched signature), and none otherwise."""
+
+    def __init__(self, cluster: Cluster, interval_s: float) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"expected a positive slot interval, got {interval_s}")
+        self.cluster = cluster
+        self.interval_s = interval_s
+        self._handle: asyncio.TimerHandle | None = None
+        self._held = False
+
+    @property
+    def held(self) -> bool:
+        """Whether the clock is stopped (a test holding transactions in the mempool)."""
+        return self._held
+
+    @held.setter
+    def held(self, value: bool) -> None:
+        self._held = value
+        if value:
+            self.stop()
+        else:
+            self.wake()
+
+    def wake(self) -> None:
+        if self._handle is None and not self._held and self.cluster.has_work:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_later(self.interval_s, self._slot)
+
+    def _slot(self) -> None:
+        self._handle = None
+        try:
+            self.cluster.advance_slot()
+        except Exception:  # a bug in one slot must not stop the clock
+            log.exception("sim_slot_failed", slot=self.cluster.slot)
+        self.wake()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+def _confirmed(status: SignatureStatus | None) -> bool:
+    return status is not None and status.confirmation_status is not Commitment.PROCESSED
+
 
 class SimChain:
     """Implements ``order_engine.ports.chain.Chain`` against a ``Cluster``."""
 
-    def __init__(self, cluster: Cluster, faults: Faults, latency: Latency) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        faults: Faults,
+        latency: Latency,
+        driver: SlotDriver | None = None,
+    ) -> None:
         self.cluster = cluster
         self.faults = faults
         self.latency = latency
+        # Without a driver (and at time scale 0), slots pass only as clients poll
+        # (``ClusterParams.advance_on_poll``) or as tests advance them.
+        self.driver = driver
 
     async def get_latest_blockhash(self) -> Blockhash:
         await self.latency.rpc()
@@ -39,11 +110,14 @@ class SimChain:
         self.faults.check("sendTransaction")
         timed_out, reached = self.faults.send_times_out()
         if not timed_out:
-            return self.cluster.send(raw)
+            signature = self.cluster.send(raw)
+            self._wake()
+            return signature
         if reached:
             # The node got the bytes; the client never learns what it answered.
             with contextlib.suppress(EngineError):
                 self.cluster.send(raw)
+            self._wake()
         await self.latency.send_timeout()
         raise SendTimeout(
             "sendTransaction timed out: the transaction may or may not have reached the leader"
@@ -55,6 +129,46 @@ class SimChain:
         await self.latency.rpc()
         self.faults.check("getSignatureStatuses")
         return self.cluster.poll_signature_statuses(signatures)
+
+    async def wait_for_signature(
+        self, signature: str, timeout_s: float, *, expires_after_height: int | None = None
+    ) -> SignatureStatus | None:
+        await self.latency.rpc()
+        self.faults.check("getSignatureStatuses")
+        (status,) = self.cluster.poll_signature_statuses([signature])
+        if _confirmed(status) or timeout_s <= 0:
+            return status
+        if self.driver is None:  # nothing would wake us: wait like a polling client
+            await asyncio.sleep(timeout_s)
+            return status
+        loop = asyncio.get_running_loop()
+        notified: asyncio.Future[SignatureStatus | None] = loop.create_future()
+
+        def deliver(confirmed: SignatureStatus | None) -> None:
+            if not notified.done():
+                notified.set_result(confirmed)
+
+        def expired() -> None:
+            deliver(None)
+
+        self.cluster.watch(signature, deliver)
+        if expires_after_height is not None:
+            self.cluster.when_height_passes(expires_after_height, expired)
+        self._wake()
+        timer = loop.call_later(timeout_s, deliver, None)
+        try:
+            landed = await notified
+        finally:
+            timer.cancel()
+            self.cluster.unwatch(signature, deliver)
+            if expires_after_height is not None:
+                self.cluster.forget_height(expires_after_height, expired)
+        # Timed out or expired: report whatever the cluster knows now (processed, or unseen).
+        return landed if landed is not None else self.cluster.signature_statuses([signature])[0]
+
+    def _wake(self) -> None:
+        if self.driver is not None:
+            self.driver.wake()
 
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         await self.latency.rpc()

@@ -102,6 +102,11 @@ class Cluster:
         self._polled_at: dict[str, int] = {}
         self._arrivals = 0
         self._listeners: list[Callable[[Env], None]] = []
+        # signatureSubscribe: callbacks to run once a signature is confirmed, and
+        # the signatures that reach confirmation at each future slot.
+        self._watchers: dict[str, list[Callable[[SignatureStatus], None]]] = {}
+        self._confirming: dict[int, list[str]] = {}
+        self._at_height: dict[int, list[Callable[[], None]]] = {}
         self._new_blockhash()
 
     # --- time --------------------------------------------------------------------------
@@ -125,6 +130,9 @@ class Cluster:
         for listener in self._listeners:
             listener(env)
         self._land(env)
+        self._notify(self._confirming.pop(self.slot, ()))
+        for callback in self._at_height.pop(self.slot, ()):
+            callback()
 
     def advance_slots(self, count: int) -> None:
         for _ in range(count):
@@ -219,6 +227,61 @@ class Cluster:
                 env.slot, env.slot + delay, execution, pending.plan, pending.raw
             )
             self.executions[signature] += 1
+            if signature in self._watchers:
+                self._confirming.setdefault(env.slot + delay, []).append(signature)
+
+    # --- subscriptions -----------------------------------------------------------------
+
+    def watch(self, signature: str, callback: Callable[[SignatureStatus], None]) -> None:
+        """Call ``callback`` with the status once ``signature`` is confirmed (at once if
+        it already is), as ``signatureSubscribe`` at confirmed commitment notifies."""
+        if self._is_confirmed(signature):
+            status = self._status(signature)
+            assert status is not None  # noqa: S101 - confirmed implies landed
+            callback(status)
+            return
+        self._watchers.setdefault(signature, []).append(callback)
+        landed = self._landed.get(signature)
+        if landed is not None:  # landed, not yet confirmed: due at its confirm slot
+            due = self._confirming.setdefault(landed.confirm_slot, [])
+            if signature not in due:
+                due.append(signature)
+
+    def when_height_passes(self, height: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at the first slot whose block height exceeds ``height``
+        (``slotSubscribe``, for a client tracking its blockhash's expiry)."""
+        if self.block_height() > height:
+            callback()
+        else:
+            self._at_height.setdefault(height + 1, []).append(callback)
+
+    def forget_height(self, height: int, callback: Callable[[], None]) -> None:
+        callbacks = self._at_height.get(height + 1)
+        if callbacks is not None and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._at_height[height + 1]
+
+    def unwatch(self, signature: str, callback: Callable[[SignatureStatus], None]) -> None:
+        callbacks = self._watchers.get(signature)
+        if callbacks is not None and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._watchers[signature]
+
+    @property
+    def has_work(self) -> bool:
+        """Whether a new slot would change anything anyone waits for."""
+        return bool(self._pending or self._watchers or self._at_height)
+
+    def _notify(self, signatures: Sequence[str]) -> None:
+        for signature in signatures:
+            status = self._status(signature)
+            callbacks = self._watchers.pop(signature, ())
+            if status is None:
+                continue
+            for callback in callbacks:
+                callback(status)
 
     # --- reading -----------------------------------------------------------------------
 

@@ -213,6 +213,17 @@ class RpcChain:
             statuses += [_status(value) for value in result["value"]]
         return statuses
 
+    async def wait_for_signature(
+        self, signature: str, timeout_s: float, *, expires_after_height: int | None = None
+    ) -> SignatureStatus | None:
+        # Polling, as over HTTP JSON-RPC a client can: one look, then the wait
+        # (the caller checks the block height against the expiry after each).
+        del expires_after_height
+        (status,) = await self.get_signature_statuses([signature])
+        if timeout_s > 0 and (status is None or status.confirmation_status is Commitment.PROCESSED):
+            await asyncio.sleep(timeout_s)
+        return status
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         config = {"encoding": "base64", "maxSupportedTransactionVersion": 0, **CONFIRMED}
         result = await self.read("getTransaction", [signature, config])

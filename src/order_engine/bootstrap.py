@@ -32,6 +32,7 @@ from solders.keypair import Keypair
 
 from order_engine.adapters.clock import SystemClock
 from order_engine.adapters.db import (
+    Database,
     SqlApiKeyStore,
     SqlIdempotencyStore,
     SqlOrderQueries,
@@ -73,7 +74,8 @@ log = structlog.get_logger(__name__)
 
 Role = Literal["all", "api", "worker"]
 SLOT_S = 0.4
-MIN_POLL_S = 0.002  # at time scale 0: yield between status polls without spinning
+MIN_POLL_S = 0.002  # at time scale 0 over JSON-RPC: yield between status polls without spinning
+ZERO_SCALE_WAIT_SLOTS = 10  # in-process, time scale 0: slots a worker waits per look
 # Genesis balances of the engine wallet on the simulated cluster (UI units).
 WALLET_FUNDING = {
     "SOL": 50_000_000,
@@ -279,6 +281,7 @@ async def _chain(
             time_scale=settings.sim_time_scale,
             seed=settings.sim_seed,
             transient_failure_rate=settings.sim_transient_failure_rate,
+            zero_scale_slot_s=settings.sim_zero_scale_slot_ms / 1000 or None,
         )
     )
     if wallet is not None:
@@ -286,6 +289,18 @@ async def _chain(
         simulator.fund(wallet.pubkey(), lamports=lamports, tokens=amounts)
     closers.append(simulator.stop)
     return simulator.chain, simulator.venues, simulator
+
+
+def _poll_interval_s(settings: Settings) -> float:
+    """How long a worker waits on one signature before it re-checks expiry and
+    rebroadcasts: about a slot. At time scale 0 the in-process simulator notifies
+    the worker when its transaction confirms, so the wait can span a few slots;
+    a JSON-RPC chain is polled, so it stays short there."""
+    if settings.sim_time_scale > 0:
+        return SLOT_S * settings.sim_time_scale
+    if settings.solana_rpc_url or settings.sim_zero_scale_slot_ms == 0:
+        return MIN_POLL_S
+    return ZERO_SCALE_WAIT_SLOTS * settings.sim_zero_scale_slot_ms / 1000
 
 
 def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | None:
@@ -310,7 +325,7 @@ def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | No
 def _gateway(
     settings: Settings,
     *,
-    repo: SqlOrderRepository,
+    db: Database,
     queue: JobQueue,
     quotes: QuoteService,
     clock: Clock,
@@ -319,18 +334,18 @@ def _gateway(
 ) -> Gateway:
     return Gateway(
         auth=Authenticator(
-            SqlApiKeyStore(repo),
+            SqlApiKeyStore(db),
             mode=settings.auth_mode,
             cache_s=settings.auth_cache_s,
             clock=clock,
         ),
         idempotency=Idempotency(
-            SqlIdempotencyStore(repo),
+            SqlIdempotencyStore(db),
             clock,
             retention_h=settings.idempotency_retention_h,
             in_flight_s=settings.idempotency_in_flight_s,
         ),
-        queries=SqlOrderQueries(repo),
+        queries=SqlOrderQueries(db),
         quotes=quotes,
         backpressure=Backpressure(
             queue,
@@ -357,8 +372,8 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
             if settings.is_sqlite
             else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
         )
-        db = create_engine(settings.database_url, **pool)
-        closers.append(db.dispose)
+        db = Database(create_engine(settings.database_url, **pool))
+        closers.append(db.close)
         repo = SqlOrderRepository(db)
         bus = _bus(settings, closers)
         queue = _queue(settings, closers)
@@ -381,7 +396,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
     metrics = PrometheusMetrics()
     gateway = _gateway(
         settings,
-        repo=repo,
+        db=db,
         queue=queue,
         quotes=QuoteService(router, presenter, clock),
         clock=clock,
@@ -403,7 +418,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
                 worker_id=worker_identity(),
                 max_attempts=settings.max_attempts,
                 lease_s=settings.lease_s,
-                poll_interval_s=max(SLOT_S * settings.sim_time_scale, MIN_POLL_S),
+                poll_interval_s=_poll_interval_s(settings),
                 fees=FeePolicy(
                     compute_units_per_leg=settings.compute_unit_limit,
                     micro_lamports_per_cu=settings.compute_unit_price,

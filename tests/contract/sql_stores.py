@@ -17,7 +17,12 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import text
 
-from order_engine.adapters.db import SqlOrderRepository, create_engine, run_migrations_async
+from order_engine.adapters.db import (
+    Database,
+    SqlOrderRepository,
+    create_engine,
+    run_migrations_async,
+)
 from order_engine.domain.order import Order, OrderEvent
 
 SOL = "So11111111111111111111111111111111111111112"
@@ -57,8 +62,9 @@ class SqliteStores:
         url = f"sqlite+aiosqlite:///{tmp_path / 'stores.sqlite'}"
         await run_migrations_async(url)
         engine = create_engine(url)
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()
 
 
 @pytest.mark.postgres
@@ -69,5 +75,6 @@ class PostgresStores:
         engine = create_engine(pg_database_url)
         async with engine.begin() as conn:
             await conn.execute(text(f"TRUNCATE {TABLES}"))
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()

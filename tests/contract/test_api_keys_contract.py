@@ -15,7 +15,7 @@ from order_engine.ports.api_keys import ApiKey, ApiKeyStore
 class ApiKeyStoreContract:
     @pytest.fixture
     def store(self, sql_repo: SqlOrderRepository) -> ApiKeyStore:
-        return SqlApiKeyStore(sql_repo)
+        return SqlApiKeyStore(sql_repo.db)
 
     async def _add(self, store: ApiKeyStore, name: str, when: float = 0) -> tuple[ApiKey, str]:
         key_id, key, digest = new_key()

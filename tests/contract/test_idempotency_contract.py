@@ -38,7 +38,7 @@ def response(order_id: str) -> StoredResponse:
 class IdempotencyStoreContract:
     @pytest.fixture
     def store(self, sql_repo: SqlOrderRepository) -> IdempotencyStore:
-        return SqlIdempotencyStore(sql_repo)
+        return SqlIdempotencyStore(sql_repo.db)
 
     async def begin(
         self,

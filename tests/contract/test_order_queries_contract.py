@@ -76,7 +76,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 class OrderQueriesContract:
     @pytest.fixture
     def queries(self, sql_repo: SqlOrderRepository) -> OrderQueries:
-        return SqlOrderQueries(sql_repo)
+        return SqlOrderQueries(sql_repo.db)
 
     # --- lists -------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from uuid import uuid4
 import pytest
 from sqlalchemy import text
 
-from order_engine.adapters.db import SqlOrderRepository, create_engine, run_migrations
+from order_engine.adapters.db import Database, SqlOrderRepository, create_engine, run_migrations
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderStatus, SignedTx, Trigger
 from order_engine.ports.repository import OrderRepository
@@ -497,8 +497,9 @@ class TestSqliteOrderRepository(OrderRepositoryContract):
     @pytest.fixture
     async def repo(self, sqlite_url: str) -> AsyncIterator[OrderRepository]:
         engine = create_engine(sqlite_url)
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()
 
     @pytest.fixture
     async def unreachable_repo(self, tmp_path: Path) -> AsyncIterator[OrderRepository]:
@@ -507,8 +508,9 @@ class TestSqliteOrderRepository(OrderRepositoryContract):
         garbage = tmp_path / "orders.db"
         garbage.write_bytes(b"this is not a SQLite database. " * 100)
         engine = create_engine(f"sqlite+aiosqlite:///{garbage}")
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()
 
 
 @pytest.fixture(scope="session")
@@ -526,11 +528,13 @@ class TestPostgresOrderRepository(OrderRepositoryContract):
         # the empty store the contract assumes (unfinished() sees every order).
         async with engine.begin() as conn:
             await conn.execute(text("TRUNCATE order_events, orders"))
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()
 
     @pytest.fixture
     async def unreachable_repo(self) -> AsyncIterator[OrderRepository]:
         engine = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
-        yield SqlOrderRepository(engine)
-        await engine.dispose()
+        repo = SqlOrderRepository(Database(engine))
+        yield repo
+        await repo.db.close()

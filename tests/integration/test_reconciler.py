@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from order_engine.adapters.db import SqlOrderRepository, create_engine
+from order_engine.adapters.db import Database, SqlOrderRepository, create_engine
 from order_engine.bootstrap import Engine, build_engine
 from order_engine.domain.order import Order, OrderStatus
 from order_engine.domain.tokens import SOL, USDC
@@ -130,7 +130,7 @@ async def _reopened_order(settings: Settings, order_id: UUID) -> Order:
     """The order as the database holds it, read with no engine running."""
     db = create_engine(settings.database_url)
     try:
-        found = await SqlOrderRepository(db).get(order_id)
+        found = await SqlOrderRepository(Database(db)).get(order_id)
     finally:
         await db.dispose()
     assert found is not None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from order_engine.adapters.db import SqlApiKeyStore, SqlOrderRepository, create_engine
+from order_engine.adapters.db import Database, SqlApiKeyStore, create_engine
 from order_engine.adapters.db.migrate import run_migrations_async
 from order_engine.api.middleware import RedactApiKeys
 from order_engine.app.access import (
@@ -48,7 +48,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqlApiKeyStore]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'keys.sqlite'}"
     await run_migrations_async(url)
     engine = create_engine(url)
-    yield SqlApiKeyStore(SqlOrderRepository(engine))
+    yield SqlApiKeyStore(Database(engine))
     await engine.dispose()
 
 

@@ -104,11 +104,11 @@ def api(
 
 
 async def _active_keys(settings: Settings) -> int:
-    from order_engine.adapters.db import SqlApiKeyStore, SqlOrderRepository, create_engine
+    from order_engine.adapters.db import Database, SqlApiKeyStore, create_engine
 
     engine = create_engine(settings.database_url)
     try:
-        keys = await SqlApiKeyStore(SqlOrderRepository(engine)).list()
+        keys = await SqlApiKeyStore(Database(engine, group_commit=False)).list()
     finally:
         await engine.dispose()
     return sum(not key.revoked for key in keys)

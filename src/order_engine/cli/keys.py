@@ -31,8 +31,8 @@ app = typer.Typer(
 
 def _with_store(work: Callable[[SqlApiKeyStore], Awaitable[T]]) -> T:
     from order_engine.adapters.db import (
+        Database,
         SqlApiKeyStore,
-        SqlOrderRepository,
         create_engine,
         run_migrations_async,
     )
@@ -43,7 +43,7 @@ def _with_store(work: Callable[[SqlApiKeyStore], Awaitable[T]]) -> T:
         await run_migrations_async(settings.database_url)
         engine = create_engine(settings.database_url)
         try:
-            return await work(SqlApiKeyStore(SqlOrderRepository(engine)))
+            return await work(SqlApiKeyStore(Database(engine, group_commit=False)))
         finally:
             await engine.dispose()
 

@@ -17,7 +17,13 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from order_engine.adapters.db import SqlOrderQueries, SqlOrderRepository, create_engine, metadata
+from order_engine.adapters.db import (
+    Database,
+    SqlOrderQueries,
+    SqlOrderRepository,
+    create_engine,
+    metadata,
+)
 from order_engine.adapters.db.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
@@ -185,7 +191,7 @@ async def test_an_in_memory_database_is_migrated_through_its_engine_not_its_url(
         await run_migrations_async("sqlite+aiosqlite://")
     engine = create_engine("sqlite+aiosqlite://")
     await run_migrations_async(engine)
-    repo = SqlOrderRepository(engine)
+    repo = SqlOrderRepository(Database(engine))
     pairs = [_accepted() for _ in range(20)]
     # Reads and writes interleave on the one shared connection.
     await asyncio.gather(
@@ -263,12 +269,12 @@ async def test_events_written_before_0002_are_numbered_in_time_order_ahead_of_ne
     await run_migrations_async(url)
 
     engine = create_engine(url)
-    repo = SqlOrderRepository(engine)
+    repo = SqlOrderRepository(Database(engine))
     fresh, first = _accepted()
     fresh.owner = "alice"
     await repo.create(fresh, first)
-    log = await SqlOrderQueries(repo).account_events(None, START, 10)
-    alice = await SqlOrderQueries(repo).account_events("alice", START, 10)
+    log = await SqlOrderQueries(repo.db).account_events(None, START, 10)
+    alice = await SqlOrderQueries(repo.db).account_events("alice", START, 10)
     await engine.dispose()
     assert [e.event.order_id for e in log] == [o.id for o, _ in old] + [fresh.id]
     assert [e.cursor.txid for e in log[:3]] == [0, 0, 0]

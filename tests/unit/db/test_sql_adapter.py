@@ -11,7 +11,12 @@ from uuid import uuid4
 import pytest
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from order_engine.adapters.db import SqlOrderRepository, create_engine, run_migrations_async
+from order_engine.adapters.db import (
+    Database,
+    SqlOrderRepository,
+    create_engine,
+    run_migrations_async,
+)
 from order_engine.adapters.db.engine import SQLITE_BUSY_TIMEOUT_MS, async_url
 from order_engine.adapters.db.repository import unfinished_query
 from order_engine.domain.order import Order, OrderEvent, SignedTx, Trigger
@@ -36,8 +41,9 @@ async def repo(new_database: NewDatabase) -> AsyncIterator[SqlOrderRepository]:
     url = await new_database()
     await run_migrations_async(url)
     engine = create_engine(url)
-    yield SqlOrderRepository(engine)
-    await engine.dispose()
+    repo = SqlOrderRepository(Database(engine))
+    yield repo
+    await repo.db.close()
 
 
 @pytest.mark.parametrize("amount", [2**64, -1])
@@ -119,7 +125,7 @@ async def test_two_engines_writing_one_sqlite_file_at_once_never_see_database_is
     url = await new_database()
     await run_migrations_async(url)
     engines = [create_engine(url), create_engine(url)]
-    repos = [SqlOrderRepository(e) for e in engines]
+    repos = [SqlOrderRepository(Database(e)) for e in engines]
     pairs = [accepted() for _ in range(60)]
 
     async def lifecycle(repo: SqlOrderRepository, order: Order, first: OrderEvent) -> None:

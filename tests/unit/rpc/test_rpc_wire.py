@@ -28,8 +28,7 @@ def error_names_the_simulator_raises() -> set[str]:
     for path in sources:
         tree = ast.parse(path.read_text())
         own = importlib.import_module(
-            "order_engine."
-            + ".".join(path.relative_to(package_dir).with_suffix("").parts)
+            "order_engine." + ".".join(path.relative_to(package_dir).with_suffix("").parts)
         )
         modules = {
             alias.asname or alias.name: f"order_engine.dex.{alias.name}"

@@ -7,20 +7,20 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CursorResult, Row, insert, select, update
 
+from order_engine.adapters.db.database import Database
 from order_engine.adapters.db.schema import api_keys
 from order_engine.ports.api_keys import ApiKey
 
 if TYPE_CHECKING:
-    from order_engine.adapters.db.repository import SqlOrderRepository
     from order_engine.ports.api_keys import ApiKeyStore
 
 
 class SqlApiKeyStore:
-    def __init__(self, repo: SqlOrderRepository) -> None:
-        self._repo = repo
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def add(self, key: ApiKey, secret_hash: str) -> None:
-        async with self._repo._writing() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(
                 insert(api_keys),
                 {
@@ -33,21 +33,21 @@ class SqlApiKeyStore:
             )
 
     async def by_hash(self, secret_hash: str) -> ApiKey | None:
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             row = (
                 await conn.execute(select(api_keys).where(api_keys.c.secret_hash == secret_hash))
             ).one_or_none()
         return None if row is None else _key(row)
 
     async def list(self) -> list[ApiKey]:
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             rows = (
                 await conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
             ).all()
         return [_key(row) for row in rows]
 
     async def revoke(self, key_id: str, at: datetime) -> bool:
-        async with self._repo._writing() as conn:
+        async with self._db.writing() as conn:
             result: CursorResult[Any] = await conn.execute(
                 update(api_keys)
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
@@ -56,7 +56,7 @@ class SqlApiKeyStore:
         return result.rowcount == 1
 
     async def exists(self) -> bool:
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             return (await conn.scalar(select(api_keys.c.id).limit(1))) is not None
 
 
@@ -66,5 +66,5 @@ def _key(row: Row[Any]) -> ApiKey:
 
 if TYPE_CHECKING:
 
-    def _satisfies_port(repo: SqlOrderRepository) -> ApiKeyStore:
-        return SqlApiKeyStore(repo)
+    def _satisfies_port(db: Database) -> ApiKeyStore:
+        return SqlApiKeyStore(db)

@@ -23,6 +23,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from order_engine.adapters.db.database import Database
 from order_engine.adapters.db.schema import idempotency_keys
 from order_engine.ports.idempotency import (
     Completion,
@@ -37,7 +38,6 @@ from order_engine.ports.idempotency import (
 )
 
 if TYPE_CHECKING:
-    from order_engine.adapters.db.repository import SqlOrderRepository
     from order_engine.ports.idempotency import IdempotencyStore
 
 IN_FLIGHT, COMPLETED = "in_flight", "completed"
@@ -77,11 +77,11 @@ async def complete_reservation(conn: AsyncConnection, done: Completion, order_id
 
 
 class SqlIdempotencyStore:
-    """Shares the repository's engine and, on SQLite, its single-writer lock."""
+    """Writes through the database's unit of work (``Database.writing``)."""
 
-    def __init__(self, repo: SqlOrderRepository) -> None:
-        self._repo = repo
-        dialect = repo.engine.dialect.name
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        dialect = db.dialect
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._reserve = insert(idempotency_keys).on_conflict_do_nothing(
             index_elements=[_keys.owner, _keys.key]
@@ -99,7 +99,7 @@ class SqlIdempotencyStore:
     ) -> Outcome:
         fresh = {"request_hash": request_hash, "state": IN_FLIGHT, "created_at": now}
         for _ in range(_ATTEMPTS):
-            async with self._repo._writing() as conn:
+            async with self._db.writing() as conn:
                 inserted: CursorResult[Any] = await conn.execute(
                     self._reserve, {"owner": owner, "key": key, **fresh}
                 )
@@ -136,7 +136,7 @@ class SqlIdempotencyStore:
         return InFlight(now)  # the row kept changing under us: a retry will settle it
 
     async def abandon(self, reservation: Reservation) -> None:
-        async with self._repo._writing() as conn:
+        async with self._db.writing() as conn:
             await conn.execute(
                 delete(idempotency_keys).where(
                     _keys.owner == reservation.owner,
@@ -147,7 +147,7 @@ class SqlIdempotencyStore:
             )
 
     async def purge(self, older_than: datetime) -> int:
-        async with self._repo._writing() as conn:
+        async with self._db.writing() as conn:
             result: CursorResult[Any] = await conn.execute(
                 delete(idempotency_keys).where(_keys.created_at < older_than)
             )
@@ -156,5 +156,5 @@ class SqlIdempotencyStore:
 
 if TYPE_CHECKING:
 
-    def _satisfies_port(repo: SqlOrderRepository) -> IdempotencyStore:
-        return SqlIdempotencyStore(repo)
+    def _satisfies_port(db: Database) -> IdempotencyStore:
+        return SqlIdempotencyStore(db)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, and_, literal_column, or_, select, tuple_
 
+from order_engine.adapters.db.database import Database
 from order_engine.adapters.db.repository import _order, _uuid
 from order_engine.adapters.db.schema import order_events, orders
 from order_engine.domain.order import Order, OrderEvent, OrderStatus
@@ -36,7 +37,6 @@ from order_engine.ports.order_queries import (
 )
 
 if TYPE_CHECKING:
-    from order_engine.adapters.db.repository import SqlOrderRepository
     from order_engine.ports.order_queries import OrderQueries
 
 _e = order_events.c
@@ -89,16 +89,16 @@ def order_list_query(where: OrderFilter, limit: int, after: PageKey | None) -> S
 
 
 class SqlOrderQueries:
-    def __init__(self, repo: SqlOrderRepository) -> None:
-        self._repo = repo
-        self._postgres = repo.engine.dialect.name == "postgresql"
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._postgres = db.is_postgres
 
     async def list_orders(
         self, where: OrderFilter, *, limit: int, after: PageKey | None = None
     ) -> list[Order]:
         if limit < 1:
             raise ValueError(f"expected a positive limit, got {limit}")
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             rows = (await conn.execute(order_list_query(where, limit, after))).all()
         return [_order(row) for row in rows]
 
@@ -121,7 +121,7 @@ class SqlOrderQueries:
             .order_by(_e.txid, _e.position)
             .limit(limit)
         )
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             rows = (await conn.execute(stmt)).all()
         return [
             AccountEvent(
@@ -133,12 +133,12 @@ class SqlOrderQueries:
 
     async def account_head(self, owner: str | None) -> EventCursor:
         stmt = self._readable(owner).order_by(_e.txid.desc(), _e.position.desc()).limit(1)
-        async with self._repo._reading() as conn:
+        async with self._db.reading() as conn:
             row = (await conn.execute(stmt)).one_or_none()
         return START if row is None else EventCursor(row.txid, row.position)
 
 
 if TYPE_CHECKING:
 
-    def _satisfies_port(repo: SqlOrderRepository) -> OrderQueries:
-        return SqlOrderQueries(repo)
+    def _satisfies_port(db: Database) -> OrderQueries:
+        return SqlOrderQueries(db)

@@ -6,20 +6,18 @@ every state change is conditional: ``record`` on the seq the writer last saw,
 re-checks an UPDATE's WHERE clause against the row a concurrent winner
 committed, so of two writers racing on one seq exactly one matches.
 
-SQLite allows one writer per database at a time. Writers from this process
-queue on an ``asyncio.Lock`` instead of in SQLite's busy handler, which polls
-with growing sleeps: a burst of workers then waits longer than it needs to
-(about 3x, for 1000 concurrent records on a 40-connection pool) and, past the
-timeout, fails with "database is locked". Reads take no lock: WAL lets them run
-beside the writer. The busy timeout set on every connection still covers
-writers outside this repository (another process, another engine on the file).
+SQLite allows one writer per database at a time: on a SQLite file the hot
+path's writes go through the database's group writer (``database.py``), which
+commits many orders' writes in one transaction; the other writers queue on the
+database's lock (see ``Database``). Reads take no lock: WAL lets them run
+beside the writer.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+import contextlib
+import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -39,9 +37,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from order_engine.adapters.db.engine import is_memory_sqlite
+from order_engine.adapters.db import sqlite_orders as fast
+from order_engine.adapters.db.database import Database
 from order_engine.adapters.db.idempotency import complete_reservation
 from order_engine.adapters.db.schema import ACTIVE, EVENT_POSITION_SEQ, order_events, orders
 from order_engine.domain.errors import StaleWrite
@@ -55,38 +54,21 @@ if TYPE_CHECKING:
 class SqlOrderRepository:
     """Orders and their gapless event logs in a SQL database (see module docstring).
 
-    The engine should come from ``create_engine`` (orjson JSON, SQLite pragmas)
-    and the database be migrated with ``run_migrations``. The repository does
-    not own the engine; whoever created it disposes of it.
+    The database should be migrated with ``run_migrations``. On a SQLite file the
+    hot path (create, record, claim, renew, release, get, events) goes through
+    the database's group writer (``sqlite_orders``); elsewhere through
+    SQLAlchemy. The repository does not own the database; whoever created it
+    closes it.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        sqlite = engine.dialect.name == "sqlite"
-        self._write_lock: AbstractAsyncContextManager[None] = (
-            asyncio.Lock() if sqlite else nullcontext()
-        )
-        # An in-memory database lives on one connection that every checkout
-        # shares; a read interleaved with a write transaction would see (or,
-        # on release, roll back) its uncommitted work, so reads queue too.
-        self._read_lock: AbstractAsyncContextManager[None] = (
-            self._write_lock if is_memory_sqlite(engine.url) else nullcontext()
-        )
-        self._insert_event = _event_insert(sqlite)
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._group = db.group
+        self._insert_event = _event_insert(db.dialect == "sqlite")
 
     @property
     def engine(self) -> AsyncEngine:
-        return self._engine
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, self._engine.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[AsyncConnection]:
-        async with self._read_lock, self._engine.connect() as conn:
-            yield conn
+        return self.db.engine
 
     async def create(
         self, order: Order, event: OrderEvent, *, idempotency: Completion | None = None
@@ -101,6 +83,9 @@ class SqlOrderRepository:
         _check_event(order, event)
         if event.seq != 1:
             raise ValueError(f"expected a new order's first event to have seq 1, got {event.seq}")
+        if self._group is not None:
+            await self._group.write(fast.create(order, event, idempotency))
+            return
         row = {
             "id": order.id,
             "kind": order.kind.value,
@@ -115,20 +100,28 @@ class SqlOrderRepository:
             "created_at": _aware("created_at", order.created_at),
             **_mutable_row(order),
         }
-        async with self._writing() as conn:
+        async with self.db.writing() as conn:
             if idempotency is not None:
                 await complete_reservation(conn, idempotency, order.id)
             await conn.execute(insert(orders), row)
             await conn.execute(self._insert_event, _event_row(event, order.owner))
 
     async def get(self, order_id: UUID) -> Order | None:
-        async with self._reading() as conn:
+        if self._group is not None:
+            with contextlib.suppress(sqlite3.OperationalError):  # busy: take the pool's way
+                found: Order | None = self._group.read(fast.get(order_id))
+                return found
+        async with self.db.reading() as conn:
             row = (await conn.execute(_GET, {"b_id": order_id})).one_or_none()
         return None if row is None else _order(row)
 
     async def events(self, order_id: UUID, after_seq: int = 0) -> list[OrderEvent]:
         """Events with seq > ``after_seq``, in seq order."""
-        async with self._reading() as conn:
+        if self._group is not None:
+            with contextlib.suppress(sqlite3.OperationalError):
+                found: list[OrderEvent] = self._group.read(fast.events(order_id, after_seq))
+                return found
+        async with self.db.reading() as conn:
             rows = (await conn.execute(_EVENTS, {"b_id": order_id, "b_after": after_seq})).all()
         return [
             OrderEvent(_uuid(row.order_id), row.seq, OrderStatus(row.status), row.at, row.details)
@@ -147,11 +140,14 @@ class SqlOrderRepository:
         worker a separate ``release``.
         """
         _check_events(order, events)
+        if self._group is not None:
+            await self._group.write(fast.record(order, events))
+            return
         previous = events[0].seq - 1
         params = _mutable_params(order)
         params["b_id"], params["b_prev"] = order.id, previous
         stmt = _RECORD_TERMINAL if order.is_terminal else _RECORD
-        async with self._writing() as conn:
+        async with self.db.writing() as conn:
             result: CursorResult[Any] = await conn.execute(stmt, params)
             if result.rowcount != 1:
                 found = await conn.scalar(select(orders.c.seq).where(orders.c.id == order.id))
@@ -173,13 +169,18 @@ class SqlOrderRepository:
         its own lease (a redelivered job) counts a new attempt.
         """
         now = _aware("now", now)
+        if self._group is not None:
+            claimed: Order | None = await self._group.write(
+                fast.claim(order_id, worker, now, now + _lease(lease_seconds))
+            )
+            return claimed
         params = {
             "b_id": order_id,
             "b_worker": worker,
             "b_now": now,
             "b_expires": now + _lease(lease_seconds),
         }
-        async with self._writing() as conn:
+        async with self.db.writing() as conn:
             row = (await conn.execute(_CLAIM, params)).one_or_none()
         return None if row is None else _order(row)
 
@@ -189,34 +190,41 @@ class SqlOrderRepository:
         A lease that lapsed but that nobody took over is still held: nobody
         else can have acted on the order in between.
         """
+        expires = _aware("now", now) + _lease(lease_seconds)
+        if self._group is not None:
+            held: bool = await self._group.write(fast.renew(order_id, worker, expires))
+            return held
         stmt = (
             update(orders)
             .where(orders.c.id == order_id, orders.c.lease_owner == worker)
-            .values(lease_expires_at=_aware("now", now) + _lease(lease_seconds))
+            .values(lease_expires_at=expires)
         )
-        async with self._writing() as conn:
+        async with self.db.writing() as conn:
             result: CursorResult[Any] = await conn.execute(stmt)
         return result.rowcount == 1
 
     async def release(self, order_id: UUID, worker: str) -> None:
         """Drop ``worker``'s lease (if it still holds it) so another may claim at once."""
+        if self._group is not None:
+            await self._group.write(fast.release(order_id, worker))
+            return
         stmt = (
             update(orders)
             .where(orders.c.id == order_id, orders.c.lease_owner == worker)
             .values(lease_owner=None, lease_expires_at=None)
         )
-        async with self._writing() as conn:
+        async with self.db.writing() as conn:
             await conn.execute(stmt)
 
     async def unfinished(self, older_than: datetime, limit: int) -> Sequence[UUID]:
         """Active orders last updated before ``older_than``, oldest first (for the reconciler)."""
         stmt = unfinished_query(older_than, limit)
-        async with self._reading() as conn:
+        async with self.db.reading() as conn:
             return [_uuid(value) for value in (await conn.scalars(stmt)).all()]
 
     async def ping(self) -> None:
         """Raise if the store is unreachable (readiness)."""
-        async with self._reading() as conn:
+        async with self.db.reading() as conn:
             await conn.execute(select(1))
 
 
@@ -410,5 +418,5 @@ def _order(row: Row[Any]) -> Order:
 
 if TYPE_CHECKING:  # mypy proves the adapter satisfies the port, without a runtime cost
 
-    def _satisfies_port(engine: AsyncEngine) -> OrderRepository:
-        return SqlOrderRepository(engine)
+    def _satisfies_port(db: Database) -> OrderRepository:
+        return SqlOrderRepository(db)

@@ -42,6 +42,11 @@ class PoolSnapshot(Protocol):
     @property
     def output_mint(self) -> str: ...
 
+    def amount_out(self, amount_in: int) -> int:
+        """``quote(amount_in).amount_out``, without building the quote: the split
+        search evaluates many sizes and keeps two. Raises as ``quote`` does."""
+        ...
+
     def quote(self, amount_in: int) -> PoolQuote:
         """Exact output for ``amount_in``; raises ``InsufficientLiquidityError``."""
         ...
@@ -115,6 +120,15 @@ def best_single(pools: Sequence[PoolSnapshot], amount_in: int) -> list[PoolQuote
     return sorted(quotes, key=lambda q: (-q.amount_out, q.venue, q.pool_id))
 
 
+def _out(pool: PoolSnapshot, amount: int) -> int | None:
+    if amount == 0:
+        return 0
+    try:
+        return pool.amount_out(amount)
+    except InsufficientLiquidityError:
+        return None
+
+
 def greedy_split(
     pools: Sequence[PoolSnapshot], amount_in: int, slices: int = 50
 ) -> list[PoolQuote] | None:
@@ -134,15 +148,60 @@ def greedy_split(
         size = step + (remainder if i == slices - 1 else 0)
         best_gain, best_idx, best_out = -1, -1, 0
         for idx, pool in enumerate(pools):
-            q = _try_quote(pool, alloc[idx] + size)
-            if q is not None and q.amount_out - outs[idx] > best_gain:
-                best_gain, best_idx, best_out = q.amount_out - outs[idx], idx, q.amount_out
+            out = _out(pool, alloc[idx] + size)
+            if out is not None and out - outs[idx] > best_gain:
+                best_gain, best_idx, best_out = out - outs[idx], idx, out
         if best_idx < 0:
             return None
         alloc[best_idx] += size
         outs[best_idx] = best_out
     quotes = [pools[i].quote(a) for i, a in enumerate(alloc) if a > 0]
     return quotes if len(quotes) > 1 else None
+
+
+def split_two(
+    pools: Sequence[PoolSnapshot], amount_in: int, slices: int = 50
+) -> list[PoolQuote] | None:
+    """The best split of ``amount_in`` between two pools on a grid of ``slices``:
+    the first pool takes ``k`` slices, the second the rest. Total output is
+    concave in ``k`` for concave output curves, so a bisection on its slope
+    (where the two pools' marginal outputs cross) finds the greedy allocation's
+    optimum with about ``4 log2(slices)`` evaluations instead of ``2 slices``.
+
+    Returns the two quotes, or ``None`` when the optimum gives one pool everything.
+    """
+    if len(pools) != 2 or amount_in < slices:
+        return None
+    first, second = pools
+    step = amount_in // slices
+    memo: dict[int, tuple[int | None, int | None]] = {}
+
+    def outs(k: int) -> tuple[int | None, int | None]:
+        if k not in memo:
+            memo[k] = _out(first, k * step), _out(second, amount_in - k * step)
+        return memo[k]
+
+    # A pool that cannot take its share (a DLMM pair's fetched bins run out)
+    # points the search away from it: the feasible k form one interval.
+    lo, hi = 0, slices
+    while lo < hi:
+        mid = (lo + hi) // 2
+        a, b = outs(mid)
+        if a is None:
+            hi = mid
+            continue
+        if b is None:
+            lo = mid + 1
+            continue
+        a_next, b_next = outs(mid + 1)
+        if a_next is not None and b_next is not None and a_next + b_next > a + b:
+            lo = mid + 1
+        else:
+            hi = mid
+    a, b = outs(lo)
+    if lo in (0, slices) or a is None or b is None:
+        return None
+    return [first.quote(lo * step), second.quote(amount_in - lo * step)]
 
 
 def _impact(quotes: Iterable[PoolQuote], amount_in: int) -> Decimal:
@@ -172,7 +231,8 @@ def plan_direct(
     pools: Sequence[PoolSnapshot], amount_in: int, slippage_bps: int, cfg: RouterConfig
 ) -> RoutePlan | None:
     singles = best_single(pools, amount_in)
-    split = greedy_split(pools, amount_in, cfg.split_slices)
+    search = split_two if len(pools) == 2 else greedy_split
+    split = search(pools, amount_in, cfg.split_slices)
     alternatives = tuple(singles)
     best = singles[0] if singles else None
     if split is not None:

@@ -16,6 +16,7 @@ from order_engine.dex import raydium_cpmm as cpmm
 from order_engine.dex.meteora_dlmm_math import (
     SCALE_OFFSET,
     DlmmError,
+    DlmmSwap,
     StaticParameters,
     VariableParameters,
     price_from_id,
@@ -99,12 +100,19 @@ class AmmV4Snapshot(_Base):
         self.fee_numerator = fee_numerator
         self.fee_denominator = fee_denominator
 
-    def quote(self, amount_in: int) -> PoolQuote:
+    def _swap(self, amount_in: int) -> tuple[int, int]:
         out, fee = amm.swap_base_in(
             amount_in, self.reserve_in, self.reserve_out, self.fee_numerator, self.fee_denominator
         )
         if out >= self.reserve_out or (out == 0 and amount_in > 0):
             raise _no_liquidity(self.pool_id, f"{amount_in} in yields {out} out")
+        return out, fee
+
+    def amount_out(self, amount_in: int) -> int:
+        return self._swap(amount_in)[0]
+
+    def quote(self, amount_in: int) -> PoolQuote:
+        out, fee = self._swap(amount_in)
         net = amount_in - fee
         return self._quote(
             amount_in, out, fee, impact_bps(net * self.reserve_out, self.reserve_in, out)
@@ -133,13 +141,21 @@ class CpmmSnapshot(_Base):
         self.reserve_out = reserve_out
         self.trade_fee_rate = trade_fee_rate
 
-    def quote(self, amount_in: int) -> PoolQuote:
+    def _swap(self, amount_in: int) -> cpmm.CpmmSwap:
         result = cpmm.swap_base_input(
             amount_in, self.reserve_in, self.reserve_out, self.trade_fee_rate
         )
         out = result.amount_out
         if out >= self.reserve_out or (out == 0 and amount_in > 0):
             raise _no_liquidity(self.pool_id, f"{amount_in} in yields {out} out")
+        return result
+
+    def amount_out(self, amount_in: int) -> int:
+        return self._swap(amount_in).amount_out
+
+    def quote(self, amount_in: int) -> PoolQuote:
+        result = self._swap(amount_in)
+        out = result.amount_out
         net = amount_in - result.trade_fee
         impact = impact_bps(net * self.reserve_out, self.reserve_in, out)
         return self._quote(amount_in, out, result.trade_fee, impact)
@@ -190,7 +206,10 @@ class DlmmSnapshot(_Base):
         holding = [bin_id for bin_id, amounts in bins.items() if amounts[side] > 0]
         self.bound = (min(holding) if swap_for_y else max(holding)) if holding else None
 
-    def quote(self, amount_in: int) -> PoolQuote:
+    def amount_out(self, amount_in: int) -> int:
+        return self._swap(amount_in).amount_out
+
+    def _swap(self, amount_in: int) -> DlmmSwap:
         bins = self.bins
         try:
             result = swap_exact_in(
@@ -210,6 +229,10 @@ class DlmmSnapshot(_Base):
             # The program would take the input (and fee) for nothing; as the
             # constant-product snapshots do, refuse to quote it.
             raise _no_liquidity(self.pool_id, f"{amount_in} in yields 0 out")
+        return result
+
+    def quote(self, amount_in: int) -> PoolQuote:
+        result = self._swap(amount_in)
         price = price_from_id(self.active_id, self.bin_step)
         net = amount_in - result.fee
         if self.swap_for_y:

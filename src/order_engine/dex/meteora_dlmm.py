@@ -176,7 +176,18 @@ def write_swap_state(
     _FEES.pack_into(buf, _OFF_FEES, *protocol_fee)
 
 
+# Decoding is pure, and between two trades an account's bytes do not change: the
+# venue client and the simulated program both decode the same few accounts for
+# every quote and swap, so the decoded values are kept per account content.
+_DECODED = 512
+
+
 def decode_lb_pair(data: bytes) -> LbPair:
+    return _decode_lb_pair(bytes(data))
+
+
+@lru_cache(maxsize=_DECODED)
+def _decode_lb_pair(data: bytes) -> LbPair:
     if len(data) != LB_PAIR_LEN or data[:8] != LB_PAIR_DISCRIMINATOR:
         raise ValueError("not a DLMM LbPair account")
     s = _STATIC.unpack_from(data, 8)
@@ -257,10 +268,18 @@ def encode_bin_array(
 
 def decode_bin_array(data: bytes) -> tuple[int, Pubkey, list[tuple[int, int]]]:
     """(index, lb_pair, [(amount_x, amount_y)] * 70)."""
+    index, pair, amounts = _decode_bin_array(bytes(data))
+    return index, pair, list(amounts)  # the caller's own list: the cached tuple stays intact
+
+
+@lru_cache(maxsize=_DECODED)
+def _decode_bin_array(data: bytes) -> tuple[int, Pubkey, tuple[tuple[int, int], ...]]:
     if len(data) != BIN_ARRAY_LEN or data[:8] != BIN_ARRAY_DISCRIMINATOR:
         raise ValueError("not a DLMM BinArray account")
     index = _I64.unpack_from(data, 8)[0]
-    amounts = [_BIN_AMOUNTS.unpack_from(data, 56 + BIN_LEN * i) for i in range(MAX_BIN_PER_ARRAY)]
+    amounts = tuple(
+        _BIN_AMOUNTS.unpack_from(data, 56 + BIN_LEN * i) for i in range(MAX_BIN_PER_ARRAY)
+    )
     return index, Pubkey.from_bytes(data[24:56]), amounts
 
 

@@ -120,6 +120,7 @@ class Simulator:
         )
         if cfg.market_moves:
             self.cluster.on_slot(self.market.on_slot)
+            self.cluster.before_access(self.market.touch)
         self._ticker: asyncio.Task[None] | None = None
 
     # --- the factory's contract --------------------------------------------------------
@@ -183,6 +184,7 @@ class Simulator:
     def pool_view(self, listing: PoolListing) -> PoolView:
         """Current price (B per A, base units), fee and reserves of a pool."""
         record = next(r for r in self.records if r.listing.address == listing.address)
+        self.market.touch((listing.pubkey,))
         return self.market.view(record)
 
     def reference_price(self, symbol: str) -> float:

@@ -102,6 +102,7 @@ class Cluster:
         self._polled_at: dict[str, int] = {}
         self._arrivals = 0
         self._listeners: list[Callable[[Env], None]] = []
+        self._before_access: list[Callable[[Sequence[Pubkey]], None]] = []
         # signatureSubscribe: callbacks to run once a signature is confirmed, and
         # the signatures that reach confirmation at each future slot.
         self._watchers: dict[str, list[Callable[[SignatureStatus], None]]] = {}
@@ -121,6 +122,15 @@ class Cluster:
     def on_slot(self, listener: Callable[[Env], None]) -> None:
         """Run ``listener`` at every new slot, before pending transactions land."""
         self._listeners.append(listener)
+
+    def before_access(self, hook: Callable[[Sequence[Pubkey]], None]) -> None:
+        """Run ``hook`` with the account keys about to be read or executed against,
+        before they are (the market brings those pools up to date: market.py)."""
+        self._before_access.append(hook)
+
+    def _accessing(self, keys: Sequence[Pubkey]) -> None:
+        for hook in self._before_access:
+            hook(keys)
 
     def advance_slot(self) -> None:
         self.slot += 1
@@ -217,6 +227,7 @@ class Cluster:
                 continue
             if self._rng.random() >= self.landing_probability(pending.plan.cu_price):
                 continue
+            self._accessing(pending.plan.keys)
             execution = execute(self.ledger, pending.plan, env)
             del self._pending[signature]
             if execution is None:
@@ -351,13 +362,19 @@ class Cluster:
         return self._landed.get(signature)
 
     def account(self, key: Pubkey) -> bytes | None:
+        self._accessing((key,))
+        return self._account(key)
+
+    def _account(self, key: Pubkey) -> bytes | None:
         if key == CLOCK_SYSVAR_ID:
             return encode_clock(Clock(self.slot, self.unix_timestamp, GENESIS_UNIX_TIMESTAMP))
         return self.ledger.account_data(key)
 
     def accounts(self, keys: Sequence[str]) -> list[bytes | None]:
         """``getMultipleAccounts``: raw data, ``None`` for accounts that do not exist."""
-        return [self.account(Pubkey.from_string(k)) for k in keys]
+        pubkeys = [Pubkey.from_string(k) for k in keys]
+        self._accessing(pubkeys)
+        return [self._account(k) for k in pubkeys]
 
     def account_info(self, key: Pubkey) -> tuple[int, Pubkey, bytes] | None:
         """``getAccountInfo``: (lamports, owner program, data), ``None`` if absent."""
@@ -375,9 +392,11 @@ class Cluster:
 
     def balance(self, key: Pubkey) -> int:
         """``getBalance`` in lamports."""
+        self._accessing((key,))
         return self.ledger.balance(key)
 
     def token_account_balance(self, key: Pubkey) -> int | None:
         """``getTokenAccountBalance`` in base units; ``None`` if not a token account."""
+        self._accessing((key,))
         account = self.ledger.tokens.get(key)
         return None if account is None else account.amount

@@ -13,13 +13,24 @@
 All of it trades through the same program handlers as user transactions, from
 a well-funded market-maker account, so it moves reserves and bins exactly as
 other users' transactions landing in the slot would.
+
+Lazily, per pool: each slot walks the reference prices (and keeps them for
+``HISTORY_SLOTS``), but a pool's background flow is applied only when someone
+reads or trades the pool (``touch``, which the cluster calls before serving
+accounts or executing a transaction), replaying each slot it missed in order,
+with the reference prices of that slot and the pool's own random stream. The
+pool's state at any read is therefore what eager per-slot flow would have made
+it, and an engine pays for the pools it uses, not for every pool every slot. A
+pool untouched for more than ``HISTORY_SLOTS`` slots replays only the most
+recent ones (its earlier noise is forgotten; the arbitrage replayed in that
+window re-anchors it to the reference all the same).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from solders.instruction import Instruction
@@ -50,6 +61,7 @@ from order_engine.sim.ledger import Ledger, ProgramError
 from order_engine.sim.runtime import run_instruction
 
 SECONDS_PER_DAY = 86_400.0
+HISTORY_SLOTS = 1024
 DEFAULT_VOLATILITY: Mapping[str, float] = {
     "SOL": 0.04,
     "BONK": 0.10,
@@ -99,7 +111,27 @@ class Market:
         self.trader = trader
         self._rng = rng
         self._dt = slot_seconds
-        self.trades = 0
+        self._trades = 0
+        self.slot = 0
+        # Per recent slot: its Env (the programs read the clock) and reference prices.
+        self._history: dict[int, tuple[Env, dict[str, float]]] = {}
+        # Each pool's flow draws from its own stream, so that when a pool is
+        # caught up does not change what it draws.
+        self._pool_rng = [random.Random(rng.getrandbits(64)) for _ in self.pools]
+        self._flowed_to = [0] * len(self.pools)
+        self._by_account: dict[Pubkey, int] = {}
+        for index, pool in enumerate(self.pools):
+            listing = pool.listing
+            for key in (listing.pubkey, *map(Pubkey.from_string, listing.keys.values())):
+                self._by_account.setdefault(key, index)
+            for key in pool.bin_arrays:
+                self._by_account.setdefault(key, index)
+
+    @property
+    def trades(self) -> int:
+        """Background trades so far, every pool caught up to the current slot."""
+        self.touch_all()
+        return self._trades
 
     # --- reference prices --------------------------------------------------------------
 
@@ -120,12 +152,36 @@ class Market:
 
     def on_slot(self, env: Env) -> None:
         self._walk()
-        p = self.params
-        for pool in self.pools:
-            if self._rng.random() < p.noise_probability:
-                self._noise(pool, env)
-            if self._rng.random() < p.arbitrage_probability:
-                self._arbitrage(pool, env)
+        self.slot = env.slot
+        self._history[env.slot] = (env, dict(self.prices))
+        self._history.pop(env.slot - HISTORY_SLOTS, None)
+
+    def touch(self, keys: Iterable[Pubkey]) -> None:
+        """Bring the pools owning any of ``keys`` up to the current slot."""
+        by_account = self._by_account
+        seen: set[int] = set()
+        for key in keys:
+            index = by_account.get(key)
+            if index is not None and index not in seen:
+                seen.add(index)
+                self._catch_up(index)
+
+    def touch_all(self) -> None:
+        for index in range(len(self.pools)):
+            self._catch_up(index)
+
+    def _catch_up(self, index: int) -> None:
+        start = max(self._flowed_to[index] + 1, self.slot - HISTORY_SLOTS + 1)
+        if start > self.slot:
+            return
+        pool, rng, p = self.pools[index], self._pool_rng[index], self.params
+        for slot in range(start, self.slot + 1):
+            env, prices = self._history[slot]
+            if rng.random() < p.noise_probability:
+                self._noise(pool, rng, env)
+            if rng.random() < p.arbitrage_probability:
+                self._arbitrage(pool, prices, env)
+        self._flowed_to[index] = self.slot
 
     def view(self, pool: PoolRecord) -> PoolView:
         ledger = self.ledger
@@ -151,19 +207,19 @@ class Market:
         b = token_account_amount(ledger.account_data(pair.reserve_y) or bytes(165))
         return PoolView(price, fee, a, b)
 
-    def _noise(self, pool: PoolRecord, env: Env) -> None:
+    def _noise(self, pool: PoolRecord, rng: random.Random, env: Env) -> None:
         view = self.view(pool)
-        a_to_b = self._rng.random() < 0.5
+        a_to_b = rng.random() < 0.5
         reserve = view.reserve_a if a_to_b else view.reserve_b
         share = self.params.noise_share_cp
         if pool.listing.kind not in (KIND_AMM_V4, KIND_CPMM):
             share = self.params.noise_share_dlmm
-        size = share * reserve * math.exp(self._rng.gauss(0.0, self.params.noise_sigma))
+        size = share * reserve * math.exp(rng.gauss(0.0, self.params.noise_sigma))
         self.swap(pool, a_to_b=a_to_b, amount_in=int(size), env=env)
 
-    def _arbitrage(self, pool: PoolRecord, env: Env) -> None:
+    def _arbitrage(self, pool: PoolRecord, prices: dict[str, float], env: Env) -> None:
         view = self.view(pool)
-        target = self.reference(pool.symbol_a, pool.symbol_b)
+        target = price_in_base_units(pool.symbol_a, pool.symbol_b, prices)
         edge = self.params.arbitrage_edge_bps / 10_000
         if pool.listing.kind in (KIND_AMM_V4, KIND_CPMM):
             self._arbitrage_cp(pool, view, target, edge, env)
@@ -271,5 +327,5 @@ class Market:
         except ProgramError:
             self.ledger.restore(journal)
             return False
-        self.trades += 1
+        self._trades += 1
         return True

@@ -135,6 +135,24 @@ class ChainContract:
         assert signature == str(tx.signatures[0])
         assert Signature.from_string(signature) == tx.signatures[0]
 
+    async def test_waiting_for_a_signature_reports_it_once_it_lands_and_none_while_unseen(
+        self, chain: Chain, payer: Keypair, advance: Advance
+    ) -> None:
+        tx = await transfer(chain, payer, Keypair().pubkey())
+        signature = str(tx.signatures[0])
+        assert await chain.wait_for_signature(signature, 0.01) is None  # not sent: unseen
+        await chain.send_transaction(bytes(tx))
+        status = None
+        for _ in range(200):
+            status = await chain.wait_for_signature(signature, 0.05)
+            if status is not None and status.confirmation_status is not Commitment.PROCESSED:
+                break
+            await advance(1)
+        assert status is not None
+        assert status.confirmation_status is not Commitment.PROCESSED
+        assert status.err is None
+        assert (await chain.get_signature_statuses([signature]))[0] is not None
+
     async def test_a_sent_transaction_goes_from_no_status_to_finalized_and_never_back(
         self, chain: Chain, payer: Keypair, advance: Advance
     ) -> None:

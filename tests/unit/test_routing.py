@@ -18,6 +18,7 @@ from order_engine.domain.routing import (
     min_amount_out,
     plan_direct,
     plan_two_hop,
+    split_two,
 )
 
 SOL, USDC, BONK = "sol-mint", "usdc-mint", "bonk-mint"
@@ -173,3 +174,35 @@ def test_leg_minimums_cover_each_hop_and_never_exceed_the_plan_minimum() -> None
     assert plan.min_out - sum(mins) < len(mins)  # flooring loses < 1 unit per leg
     for leg, leg_min in zip(plan.legs, mins, strict=True):
         assert leg_min < leg.quote.amount_out
+
+
+class _Counting:
+    """A snapshot that counts how often the search evaluates it."""
+
+    def __init__(self, inner: AmmV4Snapshot | CpmmSnapshot) -> None:
+        self.inner = inner
+        self.evaluations = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def amount_out(self, amount_in: int) -> int:
+        self.evaluations += 1
+        return self.inner.amount_out(amount_in)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=10**8, max_value=8_000 * 10**9))
+def test_the_bisected_two_pool_split_matches_the_greedy_slices_with_a_few_evaluations(
+    amount: int,
+) -> None:
+    pools = [_Counting(amm("a", *DEEP)), _Counting(cpmm("b", *SHALLOW, fee_rate=100))]
+    bisected = split_two(pools, amount, slices=50)  # type: ignore[arg-type]
+    greedy = greedy_split([p.inner for p in pools], amount, slices=50)
+    assert (bisected is None) == (greedy is None)
+    if bisected is not None and greedy is not None:
+        out, best = sum(q.amount_out for q in bisected), sum(q.amount_out for q in greedy)
+        assert sum(q.amount_in for q in bisected) == amount
+        # The same grid optimum, up to the last slice's remainder greedy places.
+        assert abs(out - best) * BPS <= best
+    assert sum(p.evaluations for p in pools) <= 4 * 7

@@ -57,6 +57,10 @@ class MeteoraVenue:
         self._delay = delay
         self._name = name
         self._keys = {p.address: dlmm_keys(p) for p in self._book.pools}
+        # The last snapshot per (pair, direction), with the account data and clock
+        # it was built from: until one of them changes (a trade, a new second),
+        # every order routing through the pair gets the same snapshot.
+        self._built: dict[tuple[str, str], tuple[tuple[object, ...], DlmmSnapshot]] = {}
 
     @property
     def name(self) -> str:
@@ -94,9 +98,14 @@ class MeteoraVenue:
         )
         snapshots: list[PoolSnapshot] = []
         at = 0
-        for pool, pair, swap_for_y, addresses in plans:
+        for (pool, pair, swap_for_y, addresses), pair_raw in zip(plans, first, strict=False):
             raws = second[at : at + len(addresses)]
             at += len(addresses)
+            state = (pair_raw, now, *raws)
+            built = self._built.get((pool.address, input_mint))
+            if built is not None and built[0] == state:
+                snapshots.append(built[1])
+                continue
             bins: dict[int, tuple[int, int]] = {}
             present: list[Pubkey] = []
             for address, raw in zip(addresses, raws, strict=True):
@@ -111,22 +120,22 @@ class MeteoraVenue:
                     if amount != (0, 0):
                         bins[lower + slot] = amount
                 present.append(address)
-            snapshots.append(
-                DlmmSnapshot(
-                    venue=self._name,
-                    pool_id=pool.address,
-                    input_mint=input_mint,
-                    output_mint=output_mint,
-                    swap_for_y=swap_for_y,
-                    active_id=pair.active_id,
-                    bin_step=pair.bin_step,
-                    params=pair.parameters,
-                    v_params=pair.v_parameters,
-                    now=now,
-                    bins=bins,
-                    bin_arrays=tuple(str(a) for a in present),
-                )
+            snapshot = DlmmSnapshot(
+                venue=self._name,
+                pool_id=pool.address,
+                input_mint=input_mint,
+                output_mint=output_mint,
+                swap_for_y=swap_for_y,
+                active_id=pair.active_id,
+                bin_step=pair.bin_step,
+                params=pair.parameters,
+                v_params=pair.v_parameters,
+                now=now,
+                bins=bins,
+                bin_arrays=tuple(str(a) for a in present),
             )
+            self._built[(pool.address, input_mint)] = (state, snapshot)
+            snapshots.append(snapshot)
         return snapshots
 
     def swap_instruction(self, quote: PoolQuote, *, owner: Pubkey, min_out: int) -> Instruction:

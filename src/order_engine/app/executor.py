@@ -299,7 +299,8 @@ class OrderExecutor:
             "minAmountOut": plan_view["minAmountOut"],
             "legs": plan_view["legs"],
         }
-        run.log.info(
+        # DEBUG: the routing event in the order's history carries all of it already.
+        run.log.debug(
             "route_decided", dex=plan.venue, reason=plan.reason, rebuild=rebuild is not None
         )
         if rebuild is not None:

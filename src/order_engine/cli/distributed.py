@@ -98,6 +98,7 @@ def api(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
         ws_ping_interval=20,
     )

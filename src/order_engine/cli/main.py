@@ -58,6 +58,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             reload=True,
+            access_log=settings.access_log,
             reload_dirs=[os.path.dirname(os.path.dirname(__file__))],
             log_level=settings.log_level.lower(),
         )
@@ -70,6 +71,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
         ws_ping_interval=20,
     )

@@ -351,6 +351,7 @@ def _gateway(
             queue,
             max_depth=settings.max_queue_depth,
             cache_s=settings.queue_depth_cache_s,
+            max_wait_s=settings.max_queue_wait_ms / 1000,
             clock=clock,
         ),
         rate_limiter=_rate_limiter(settings, closers),

@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         description="MAX_QUEUE_DEPTH: new orders get 503 while more jobs than this wait; 0 = "
         "no bound.",
     )
+    max_queue_wait_ms: float = Field(
+        500,
+        ge=0,
+        description=(
+            "MAX_QUEUE_WAIT_MS: new orders get 503 while the waiting jobs would take longer "
+            "than this to start, at the rate the workers have been taking them (keeps the "
+            "latency of accepted orders bounded under overload); 0 = no latency bound."
+        ),
+    )
     queue_depth_cache_s: float = Field(
         0.5,
         ge=0,

@@ -59,11 +59,18 @@ SCENARIOS = (
     ),
     Scenario(
         "3",
-        "Latency at 500 orders/s offered (fixed spacing, open loop), zero delay; "
-        "10 s, at most 5,000 in flight",
-        "--sim-time-scale 0 --rate 500 --arrivals fixed --orders 1000000 --duration 10"
+        "Latency at 200 orders/s offered (fixed spacing, open loop), zero delay; 20 s",
+        "--sim-time-scale 0 --rate 200 --arrivals fixed --orders 1000000 --duration 20"
         " --max-in-flight 5000 --drain-timeout 20 --verify",
-        30,
+        40,
+    ),
+    Scenario(
+        "3b",
+        "Overload: 3x the capacity scenario 5 measured (open loop, zero delay), 20 s: what "
+        "cannot be served in time is refused up front (503 + Retry-After)",
+        "--sim-time-scale 0 --rate {rate_3x} --arrivals fixed --orders 1000000 --duration 20"
+        " --max-in-flight 5000 --drain-timeout 30 --verify",
+        50,
     ),
     Scenario(
         "3-light",
@@ -74,18 +81,27 @@ SCENARIOS = (
     ),
     Scenario(
         "2",
-        "Realistic delays (SIM_TIME_SCALE=1): closed loop, 300 in flight, WORKER_CONCURRENCY=300",
-        "--sim-time-scale 1 --concurrency 300 --worker-concurrency 300 --orders 1000000"
+        "Seed latencies (SIM_TIME_SCALE=1): closed loop, 1,000 in flight, "
+        "WORKER_CONCURRENCY=1000",
+        "--sim-time-scale 1 --concurrency 1000 --worker-concurrency 1000 --orders 1000000"
         " --duration 30 --drain-timeout 60 --verify",
         90,
     ),
     Scenario(
         "4",
-        "WebSocket subscribers: 2,000 orders followed at once (SIM_TIME_SCALE=1, "
-        "WORKER_CONCURRENCY=2000)",
-        "--sim-time-scale 1 --concurrency 2000 --orders 2000 --worker-concurrency 2000"
-        " --duration 30 --drain-timeout 90 --verify",
-        120,
+        "WebSocket subscribers: 10,000 orders followed at once, each by its own WebSocket "
+        "(SIM_TIME_SCALE=1, WORKER_CONCURRENCY=10000)",
+        "--sim-time-scale 1 --concurrency 10000 --orders 10000 --worker-concurrency 10000"
+        " --duration 60 --drain-timeout 120 --verify",
+        180,
+    ),
+    Scenario(
+        "6",
+        "10,000 orders in flight, POST only (SIM_TIME_SCALE=1, WORKER_CONCURRENCY=10000): "
+        "the memory an order in flight costs",
+        "--sim-time-scale 1 --concurrency 10000 --orders 10000 --worker-concurrency 10000"
+        " --subscribe none --duration 60 --drain-timeout 120 --verify",
+        180,
     ),
     Scenario(
         "client",
@@ -95,6 +111,13 @@ SCENARIOS = (
         20,
     ),
 )
+DEFAULT_CAPACITY = 150.0  # orders/s, for 3b when scenario 5 did not run first
+
+
+def with_capacity(scenario: Scenario, capacity: float) -> Scenario:
+    """``scenario`` with its ``{rate_3x}`` placeholder filled from a measured capacity."""
+    options = scenario.options.replace("{rate_3x}", f"{3 * capacity:.0f}")
+    return Scenario(scenario.key, scenario.title, options, scenario.bound_s)
 
 
 def _git(src: Path, *args: str) -> str:
@@ -166,8 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     wanted = {k.strip() for k in args.only.split(",") if k.strip()}
     chosen = [s for s in SCENARIOS if not wanted or s.key in wanted]
+    capacity = DEFAULT_CAPACITY
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="order-engine-bench-scenarios-") as tmp:
-        runs = [_best_of(scenario, Path(tmp), args) for scenario in chosen]
+        for scenario in chosen:
+            run = _best_of(with_capacity(scenario, capacity), Path(tmp), args)
+            runs.append(run)
+            measured = ((run.get("doc") or {}).get("throughput") or {}).get("terminal_per_s")
+            if scenario.key == "5" and measured:
+                capacity = float(measured)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine: dict[str, Any] = {**procstat.machine_info(), "engine_source": engine_source()}
     section = render_section(runs, machine=machine, stamp=stamp, note=args.note, name=args.section)

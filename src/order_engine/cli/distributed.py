@@ -93,6 +93,7 @@ def api(
             )
             raise typer.Exit(2)
     serving.exit_zero_after_drain()
+    serving.quiet_access_lines(settings.access_log)
     uvicorn.run(
         create_app(settings, role="api"),
         host=settings.host,

@@ -66,6 +66,7 @@ def serve(
     from order_engine.api.app import create_app
 
     serving.exit_zero_after_drain()
+    serving.quiet_access_lines(settings.access_log)
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -76,6 +76,7 @@ Role = Literal["all", "api", "worker"]
 SLOT_S = 0.4
 MIN_POLL_S = 0.002  # at time scale 0 over JSON-RPC: yield between status polls without spinning
 ZERO_SCALE_WAIT_SLOTS = 10  # in-process, time scale 0: slots a worker waits per look
+ZERO_SCALE_RPC_POLL_SLOTS = 2  # over JSON-RPC, time scale 0: slots between status polls
 # Genesis balances of the engine wallet on the simulated cluster (UI units).
 WALLET_FUNDING = {
     "SOL": 50_000_000,
@@ -298,9 +299,13 @@ def _poll_interval_s(settings: Settings) -> float:
     a JSON-RPC chain is polled, so it stays short there."""
     if settings.sim_time_scale > 0:
         return SLOT_S * settings.sim_time_scale
-    if settings.solana_rpc_url or settings.sim_zero_scale_slot_ms == 0:
-        return MIN_POLL_S
-    return ZERO_SCALE_WAIT_SLOTS * settings.sim_zero_scale_slot_ms / 1000
+    slot_s = settings.sim_zero_scale_slot_ms / 1000
+    if slot_s == 0:
+        return MIN_POLL_S  # polls drive the clock: keep them frequent
+    if settings.solana_rpc_url:
+        # Polled over JSON-RPC while the chain's own clock runs: about a slot.
+        return max(MIN_POLL_S, ZERO_SCALE_RPC_POLL_SLOTS * slot_s)
+    return ZERO_SCALE_WAIT_SLOTS * slot_s
 
 
 def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | None:

@@ -81,8 +81,7 @@ SCENARIOS = (
     ),
     Scenario(
         "2",
-        "Seed latencies (SIM_TIME_SCALE=1): closed loop, 1,000 in flight, "
-        "WORKER_CONCURRENCY=1000",
+        "Seed latencies (SIM_TIME_SCALE=1): closed loop, 1,000 in flight, WORKER_CONCURRENCY=1000",
         "--sim-time-scale 1 --concurrency 1000 --worker-concurrency 1000 --orders 1000000"
         " --duration 30 --drain-timeout 60 --verify",
         90,

@@ -71,8 +71,11 @@ class Simulator:
         self.time_scale = cfg.time_scale
         self.ledger = Ledger()
         prices = dict(genesis.REFERENCE_USD)
+        driven = cfg.time_scale == 0 and cfg.zero_scale_slot_s is not None
         params = dataclasses.replace(
             cfg.cluster or ClusterParams(congestion_share=cfg.congestion_share),
+            # Polls drive the clock too (with a driver as well): a client that only
+            # polls, over JSON-RPC, must see a lost transaction's blockhash expire.
             advance_on_poll=cfg.time_scale == 0,
         )
         self.cluster = Cluster(self.ledger, params, seed=self.seed)
@@ -89,7 +92,7 @@ class Simulator:
         latency = Latency(cfg.time_scale, random.Random(f"{self.seed}:latency"))
         self.driver = (
             SlotDriver(self.cluster, cfg.zero_scale_slot_s)
-            if cfg.time_scale == 0 and cfg.zero_scale_slot_s is not None
+            if driven and cfg.zero_scale_slot_s is not None
             else None
         )
         self.chain = SimChain(

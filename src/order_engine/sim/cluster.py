@@ -108,6 +108,7 @@ class Cluster:
         self._watchers: dict[str, list[Callable[[SignatureStatus], None]]] = {}
         self._confirming: dict[int, list[str]] = {}
         self._at_height: dict[int, list[Callable[[], None]]] = {}
+        self._settled_at = 0  # the slot by which every landed transaction is confirmed
         self._new_blockhash()
 
     # --- time --------------------------------------------------------------------------
@@ -238,6 +239,7 @@ class Cluster:
                 env.slot, env.slot + delay, execution, pending.plan, pending.raw
             )
             self.executions[signature] += 1
+            self._settled_at = max(self._settled_at, env.slot + delay)
             if signature in self._watchers:
                 self._confirming.setdefault(env.slot + delay, []).append(signature)
 
@@ -282,8 +284,12 @@ class Cluster:
 
     @property
     def has_work(self) -> bool:
-        """Whether a new slot would change anything anyone waits for."""
-        return bool(self._pending or self._watchers or self._at_height)
+        """Whether a new slot would change anything anyone waits for: a pending
+        transaction, a landed one not yet confirmed (a polling client waits for
+        that too), a watched signature or height."""
+        return bool(
+            self._pending or self._watchers or self._at_height or self.slot < self._settled_at
+        )
 
     def _notify(self, signatures: Sequence[str]) -> None:
         for signature in signatures:

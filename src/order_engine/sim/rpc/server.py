@@ -91,6 +91,7 @@ class ChainRpc:
         self.latency = sim.chain.latency
         self.faucet = Faucet(sim.cluster, sim.seed)
         self.methods = RpcMethods(sim.cluster, self.faucet)
+        self.driver = sim.driver
         self._pools = orjson.dumps({"pools": [wire.listing_to_json(p) for p in sim.pools]})
 
     async def pools(self, _request: web.Request) -> web.Response:
@@ -131,6 +132,8 @@ class ChainRpc:
                         self.answer(call)  # the leader got the bytes; the answer is lost
                     continue
             answers.append(self.answer(call))
+        if self.driver is not None:
+            self.driver.wake()  # a transaction may be pending now: let slots pass
         if timed_out:
             await self.latency.send_timeout()
             message = "sendTransaction timed out (simulated 504): the transaction may have landed"

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from order_engine.api.account_ws import router as account_ws_router
+from order_engine.api.dashboard import install_dashboard
 from order_engine.api.errors import install_error_handlers
 from order_engine.api.metrics_route import router as metrics_router
 from order_engine.api.middleware import (
@@ -94,6 +95,7 @@ def create_app(
     app.include_router(ws_router)
     app.include_router(account_ws_router)
     app.include_router(metrics_router)
+    install_dashboard(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(FreshLogContext)
     redact_api_keys_in_server_logs()

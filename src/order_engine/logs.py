@@ -33,3 +33,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    # Alembic announces each of its plugins at INFO on every start: seven lines
+    # that say nothing about the engine. Its migration lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(numeric, logging.WARNING))

@@ -9,12 +9,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
 
+from order_engine.cli.serving import dashboard_line
 from tests.e2e.browser import CHROMIUM_ARGS, ServeProcess, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -78,6 +88,15 @@ def page(browser: Browser, server: ServeProcess, console: Console) -> Iterator[P
 
 def row(page: Page, order_id: str) -> Locator:
     return page.locator(f'tr[data-order-id="{order_id}"]')
+
+
+def test_serve_ends_start_up_with_one_line_naming_the_dashboard_url(
+    server: ServeProcess,
+) -> None:
+    lines = server.log().splitlines()
+    running = next(i for i, line in enumerate(lines) if "Uvicorn running on" in line)
+    assert lines[running + 1] == dashboard_line("127.0.0.1", server.port)
+    assert f"Dashboard {server.url}/ " in lines[running + 1]
 
 
 def test_the_page_loads_with_charts_and_labelled_fields_and_no_console_errors(
@@ -155,15 +174,37 @@ def test_the_detail_view_shows_every_seq_with_quotes_min_out_and_the_slot(
 def test_the_page_survives_a_server_restart_and_catches_up(
     page: Page, server: ServeProcess, console: Console
 ) -> None:
+    # Hold the page's reconnects until the engine has moved on without it, so the
+    # page can only learn of the new order by resuming from its cursor.
+    held = True
+    opened: list[str] = []
+
+    def gate(socket: WebSocketRoute) -> None:
+        opened.append(socket.url)
+        if held:
+            socket.close(code=1013, reason="held by the test")
+        else:
+            socket.connect_to_server()
+
+    page.route_web_socket(re.compile(r"/api/orders/stream"), gate)
     before = server.post_order("1")
     expect(row(page, before)).to_have_attribute("data-status", "confirmed")
     assert server.stop() == 0
     expect(page.locator("#connection")).to_contain_text("reconnecting")
     server.start()
+    missed = server.post_order("5")
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while server.get(f"/api/orders/{missed}")["status"] != "confirmed":
+        assert time.monotonic() < deadline, "the order did not confirm"
+        time.sleep(0.05)
+    expect(row(page, missed)).to_have_count(0)
+    held = False
     expect(page.locator("#connection")).to_have_text("live")
-    after = server.post_order("5")
-    expect(row(page, after)).to_have_attribute("data-status", "confirmed")
+    expect(row(page, missed)).to_have_attribute("data-status", "confirmed")
     expect(row(page, before)).to_have_count(1)
+    assert any("after=" in url for url in opened), opened
+    live = server.post_order("6")
+    expect(row(page, live)).to_have_attribute("data-status", "confirmed")
     # While the server was down, reconnect attempts fail in the console; nothing else may.
     refused = re.compile(r"ERR_CONNECTION_REFUSED|WebSocket connection to .* failed")
     assert [e for e in console.errors if not refused.search(e)] == []

@@ -56,10 +56,8 @@ def api(
 
     Every request needs an API key (`order-engine keys create`); refuses to
     start while no active key exists, unless --insecure-no-auth. GET /metrics
-    serves this process's metrics.
+    serves this process's metrics; / serves the dashboard.
     """
-    import uvicorn
-
     from order_engine.api.app import create_app
 
     settings = _settings(host=host, port=port)
@@ -94,7 +92,7 @@ def api(
             raise typer.Exit(2)
     serving.exit_zero_after_drain()
     serving.quiet_access_lines(settings.access_log)
-    uvicorn.run(
+    serving.run_server(
         create_app(settings, role="api"),
         host=settings.host,
         port=settings.port,

@@ -67,7 +67,7 @@ def serve(
 
     serving.exit_zero_after_drain()
     serving.quiet_access_lines(settings.access_log)
-    uvicorn.run(
+    serving.run_server(
         create_app(settings),
         host=settings.host,
         port=settings.port,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
+from typing import Any
+
+import typer
 
 
 def exit_zero_after_drain() -> None:
@@ -35,3 +39,28 @@ def quiet_access_lines(access_log: bool) -> None:
             logger.removeFilter(f)
     elif not present:
         logger.addFilter(_WebSocketAccessLines())
+
+
+def dashboard_line(host: str, port: int) -> str:
+    # A wildcard bind is reachable on loopback; the URL should be one to click.
+    wildcard = host in ("0.0.0.0", "", "::")  # noqa: S104 - recognised, not bound
+    shown = "127.0.0.1" if wildcard else f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}"
+    return f"order-engine: ready. Dashboard {url}/  (API docs {url}/docs)"
+
+
+def run_server(app: Any, **config: Any) -> None:
+    """``uvicorn.run`` for an app object, ending start-up with one line naming the
+    dashboard's URL: the last thing a newcomer sees after `make run` is where to
+    look. (uvicorn is imported here, not at the top: `--help` stays fast.)"""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and self.servers:
+                port = self.servers[0].sockets[0].getsockname()[1]
+                line = dashboard_line(self.config.host, port)
+                typer.secho(line, err=True, fg=typer.colors.GREEN, bold=True)
+
+    AnnouncingServer(uvicorn.Config(app, **config)).run()

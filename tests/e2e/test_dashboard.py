@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,6 +99,21 @@ def test_serve_ends_start_up_with_one_line_naming_the_dashboard_url(
     running = next(i for i, line in enumerate(lines) if "Uvicorn running on" in line)
     assert lines[running + 1] == dashboard_line("127.0.0.1", server.port)
     assert f"Dashboard {server.url}/ " in lines[running + 1]
+
+
+def test_the_page_is_served_with_a_self_only_policy_and_a_missing_file_is_a_404_problem(
+    server: ServeProcess,
+) -> None:
+    with urllib.request.urlopen(server.url + "/", timeout=10) as response:  # noqa: S310
+        assert response.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert b'src="/dashboard/js/app.js"' in response.read()
+    with urllib.request.urlopen(server.url + "/dashboard/vendor/uplot/uPlot.esm.js") as response:  # noqa: S310
+        assert b"uPlot" in response.read(2000)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(server.url + "/dashboard/js/nope.js", timeout=10)  # noqa: S310
+    assert missing.value.code == 404
+    assert missing.value.headers["content-type"] == "application/problem+json"
 
 
 def test_the_page_loads_with_charts_and_labelled_fields_and_no_console_errors(

@@ -73,7 +73,9 @@ export class OrderStore {
   }
 
   // One event from the account stream; applied strictly in seq order per order.
-  receive(event) {
+  // A failed fill (429, a restart) is retried a few times, so that an order's
+  // last event is not left unapplied for want of a later one.
+  receive(event, attempt = 0) {
     let order = this.orders.get(event.orderId);
     if (!order) {
       order = blank(event.orderId);
@@ -83,7 +85,10 @@ export class OrderStore {
     const target = order;
     target.chain = target.chain
       .then(() => this.#receive(target, event))
-      .catch(() => { this.errors += 1; }); // the next event retries the fill
+      .catch(() => {
+        this.errors += 1;
+        if (attempt < 5) setTimeout(() => this.receive(event, attempt + 1), 500 * (attempt + 1));
+      });
     return target.chain;
   }
 

@@ -53,6 +53,7 @@ from order_engine.app.admission import Backpressure
 from order_engine.app.executor import ExecutorConfig, OrderExecutor
 from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
+from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
 from order_engine.app.quotes import QuoteService
 from order_engine.app.reconciler import Reconciler
@@ -146,6 +147,7 @@ class Engine:
     orders: OrderService
     reconciler: Reconciler
     gateway: Gateway  # API access, idempotency and the read side
+    streams: StreamTailer  # the process's one reader of the bus for its WebSockets
     metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
     executor: OrderExecutor | None = None
     wallet: Keypair | None = None
@@ -409,6 +411,13 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         metrics=metrics,
         closers=closers,
     )
+    streams = StreamTailer(
+        bus,
+        gateway.queries,
+        buffer_events=settings.stream_buffer_events,
+        sweep_s=settings.stream_sweep_s,
+    )
+    closers.append(streams.close)  # closers run in reverse: before the bus and the database
     executor = None
     if wallet is not None:
         executor = OrderExecutor(
@@ -461,6 +470,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         orders=orders,
         reconciler=reconciler,
         gateway=gateway,
+        streams=streams,
         metrics=metrics,
         executor=executor,
         wallet=wallet,

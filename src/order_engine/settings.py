@@ -115,6 +115,23 @@ class Settings(BaseSettings):
         10.0, gt=0, description="RPC_TIMEOUT_S: per JSON-RPC call to SOLANA_RPC_URL."
     )
 
+    # --- live streams (app/live.py) --------------------------------------------------
+    stream_buffer_events: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="STREAM_BUFFER_EVENTS: messages a WebSocket stream may have waiting for "
+        "a client that reads too slowly; one more closes it with 4008 and a reason naming the "
+        "cursor to resume from (messages are shared strings: the cost is a pointer each).",
+    )
+    stream_sweep_s: float = Field(
+        10.0,
+        gt=0,
+        description="STREAM_SWEEP_S: while streams are open, how often the process's one "
+        "stream tailer re-reads the log (and per-order streams silent that long re-read their "
+        "order), recovering an event whose publish was lost. No per-stream timers.",
+    )
+
     # --- API access and admission (docs/operations.md) ------------------------------
     auth_mode: Literal["auto", "required", "off"] = Field(
         "auto",

@@ -83,7 +83,8 @@ async def test_a_hundred_concurrent_orders_each_end_exactly_once_with_unique_tra
         for signature in signed_hashes:  # a re-signed order's expired transaction never ran
             assert engine.simulator.executions(signature) <= 1, signature
         assert isinstance(engine.bus, InMemoryEventBus)
-        assert engine.bus.subscription_count == 0
+        assert engine.bus.subscription_count <= 1  # the stream tailer's, whatever the sockets
+        assert engine.streams.listener_count == 0
 
 
 async def test_an_order_quoted_on_meteora_still_fills_after_a_bigger_order_moves_the_price_its_way(

@@ -50,8 +50,10 @@ async def stored_messages(engine: Engine, order_id: str) -> list[dict[str, Any]]
 
 
 def subscriptions(engine: Engine) -> int:
+    """Live listeners of the process's stream tailer, which alone holds a bus subscription."""
     assert isinstance(engine.bus, InMemoryEventBus)
-    return engine.bus.subscription_count
+    assert engine.bus.subscription_count <= 1, "only the stream tailer subscribes to the bus"
+    return engine.streams.listener_count
 
 
 async def no_subscriptions_left(engine: Engine) -> None:

@@ -7,6 +7,8 @@
   position the stream starts after; then events, each one the same message
   as on the per-order stream plus ``cursor``. Reconnecting with the last
   cursor received misses nothing and repeats nothing (``app/account_stream.py``).
+* A client that reads too slowly for its bounded buffer (``STREAM_BUFFER_EVENTS``)
+  is closed with 4008 and a reason naming the cursor to resume from.
 * Keys as on the order socket (header, ``?apiKey=``, or a first message
   ``{"apiKey": ..., "after": ...}``); errors likewise (4401, 4429, 1008 for a
   malformed cursor).
@@ -14,8 +16,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +27,13 @@ from order_engine.api.auth import authenticate_socket
 from order_engine.api.problems import INVALID_CURSOR
 from order_engine.api.sockets import (
     CLOSE_POLICY,
+    CLOSE_TOO_SLOW,
     CLOSE_UNAVAILABLE,
     SocketRejected,
     close,
     reject,
     send_error,
-    watch_disconnect,
+    send_until_disconnect,
 )
 from order_engine.app.account_stream import AccountStream, open_account_stream
 from order_engine.domain.errors import ErrorCode
@@ -84,7 +85,7 @@ async def account_socket(websocket: WebSocket) -> None:
                 CLOSE_POLICY,
             )
         stream = await open_account_stream(
-            caller.owner, queries=queries, bus=engine.bus, after=after
+            caller.owner, queries=queries, tailer=engine.streams, after=after
         )
     except SocketRejected as rejected:
         await reject(websocket, rejected)
@@ -100,37 +101,27 @@ async def account_socket(websocket: WebSocket) -> None:
 
 async def _stream(websocket: WebSocket, engine: Engine, stream: AccountStream) -> None:
     metrics = engine.gateway.metrics
-
-    async def pump() -> None:
-        events = stream.events()
-        async with contextlib.aclosing(events):
-            hello: dict[str, Any] = {"type": "subscribed", "cursor": str(stream.cursor)}
-            await websocket.send_text(orjson.dumps(hello).decode())
-            async for item in events:
-                message = {**item.event.to_message(), "cursor": str(item.cursor)}
-                await websocket.send_text(orjson.dumps(message).decode())
-                metrics.events_delivered("account")
-
-    sender = asyncio.create_task(pump())
-    watcher = asyncio.create_task(watch_disconnect(websocket))
+    hello: dict[str, Any] = {"type": "subscribed", "cursor": str(stream.cursor)}
     try:
-        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, watcher):
-            task.cancel()
-        for task in (sender, watcher):
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
-        with contextlib.suppress(Exception):
-            await stream.subscription.close()
-    if sender not in done:
-        return  # the client left
-    error = sender.exception()
-    if error is not None and not isinstance(error, (WebSocketDisconnect, RuntimeError)):
-        log.error("account_stream_failed", owner=stream.owner, error=repr(error))
-        await send_error(
-            websocket,
-            ErrorCode.SERVICE_UNAVAILABLE.value,
-            f"stream interrupted; reconnect with after={stream.cursor} to resume",
+        await websocket.send_text(orjson.dumps(hello).decode())
+    except (WebSocketDisconnect, RuntimeError):
+        stream.close()
+        return
+    ended = await send_until_disconnect(
+        websocket, stream.messages(), lambda: metrics.events_delivered("account")
+    )
+    stream.close()  # already closed unless the stream never started
+    if ended.left:
+        return
+    if stream.too_slow:
+        await close(
+            websocket, CLOSE_TOO_SLOW, f"too slow: reconnect with after={stream.cursor} to resume"
         )
-        await close(websocket, CLOSE_UNAVAILABLE, "stream interrupted")
+        return
+    log.error("account_stream_failed", owner=stream.owner, error=repr(ended.error))
+    await send_error(
+        websocket,
+        ErrorCode.SERVICE_UNAVAILABLE.value,
+        f"stream interrupted; reconnect with after={stream.cursor} to resume",
+    )
+    await close(websocket, CLOSE_UNAVAILABLE, "stream interrupted")

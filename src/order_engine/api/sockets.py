@@ -1,10 +1,13 @@
 """What the two WebSockets share: refusals as an error message plus a close code,
-reading the first message within a bound, and watching for the client leaving."""
+reading the first message within a bound, and sending a stream until it ends
+or the client leaves, whichever comes first."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,6 +20,7 @@ CLOSE_POLICY = 1008
 CLOSE_UNAVAILABLE = 1013  # try again later
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_SLOW = 4008  # the client read too slowly: its bounded buffer filled
 CLOSE_RATE_LIMITED = 4429
 FIRST_MESSAGE_TIMEOUT_S = 10.0
 
@@ -68,6 +72,54 @@ async def watch_disconnect(websocket: WebSocket) -> None:
     # whatever else the client sends meanwhile is ignored.
     while (await websocket.receive())["type"] != "websocket.disconnect":
         pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """How ``send_until_disconnect`` ended: the client ``left``, or the stream
+    stopped by itself (``error`` ``None``: it finished), or was ``cancelled`` from
+    outside (a stream tailer does that to a consumer that is too slow)."""
+
+    left: bool = False
+    cancelled: bool = False
+    error: BaseException | None = None
+
+
+async def send_until_disconnect(
+    websocket: WebSocket, messages: AsyncGenerator[str, None], sent: Callable[[], None]
+) -> Ended:
+    """Send ``messages`` until they end or the client disconnects; ``sent`` after each.
+
+    Sending alone would not notice a client that left while the stream waits
+    for its next event, so a second task reads the socket meanwhile; whichever
+    finishes first cancels the other, and the generator is closed (releasing
+    its subscription) even when a send is what gets cancelled.
+    """
+
+    async def pump() -> None:
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                await websocket.send_text(message)
+                sent()
+
+    sender = asyncio.create_task(pump())
+    watcher = asyncio.create_task(watch_disconnect(websocket))
+    try:
+        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, watcher):
+            task.cancel()
+        for task in (sender, watcher):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+    if sender not in done:
+        return Ended(left=True)
+    if sender.cancelled():
+        return Ended(cancelled=True)
+    error = sender.exception()
+    if isinstance(error, (WebSocketDisconnect, RuntimeError)):
+        return Ended(left=True)  # the send found the socket gone
+    return Ended(error=error)
 
 
 async def send_error(websocket: WebSocket, code: str, message: str) -> None:

@@ -14,13 +14,13 @@ Another key's order is an unknown order.
 Errors are a JSON message ``{"type": "error", "code", "message"}`` followed by
 a close: 1008 (policy violation) for malformed input or an invalid order, 4404
 for an unknown order, 4401 for a missing or bad key, 4429 when rate limited,
-1013 (try again later) when the engine cannot take it.
+1013 (try again later) when the engine cannot take it, 4008 when the client
+reads too slowly for its bounded buffer (``STREAM_BUFFER_EVENTS``; the reason
+names the ``afterSeq`` to resume from).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -37,6 +37,7 @@ from order_engine.api.sockets import (
     CLOSE_NORMAL,
     CLOSE_NOT_FOUND,
     CLOSE_POLICY,
+    CLOSE_TOO_SLOW,
     CLOSE_UNAVAILABLE,
     SocketRejected,
     close,
@@ -44,10 +45,10 @@ from order_engine.api.sockets import (
     receive_first,
     reject,
     send_error,
-    watch_disconnect,
+    send_until_disconnect,
 )
 from order_engine.app.access import Caller
-from order_engine.app.streaming import order_events
+from order_engine.app.streaming import OrderStream
 from order_engine.domain.errors import EngineError, ErrorCode, TransientError
 
 if TYPE_CHECKING:
@@ -169,35 +170,27 @@ async def _submit_from_message(
 
 async def _stream(websocket: WebSocket, engine: Engine, order_id: UUID, after_seq: int) -> None:
     metrics = engine.gateway.metrics
-
-    async def pump() -> None:
-        # aclosing: the subscription is released even if a send is what gets cancelled.
-        events = order_events(order_id, repo=engine.repo, bus=engine.bus, after_seq=after_seq)
-        async with contextlib.aclosing(events):
-            async for event in events:
-                await websocket.send_text(orjson.dumps(event.to_message()).decode())
-                metrics.events_delivered("order")
-
-    sender = asyncio.create_task(pump())
-    watcher = asyncio.create_task(watch_disconnect(websocket))
-    try:
-        done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, watcher):
-            task.cancel()
-        for task in (sender, watcher):
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await task
-    if sender not in done:
-        return  # the client left
-    error = sender.exception()
-    if error is None:
+    stream = OrderStream(order_id, repo=engine.repo, tailer=engine.streams, after_seq=after_seq)
+    ended = await send_until_disconnect(
+        websocket, stream.messages(), lambda: metrics.events_delivered("order")
+    )
+    if ended.left:
+        return
+    if stream.too_slow:
+        await close(
+            websocket,
+            CLOSE_TOO_SLOW,
+            f"too slow: reconnect with afterSeq={stream.last} to resume",
+        )
+    elif ended.cancelled:
+        await close(websocket, CLOSE_UNAVAILABLE, "stream interrupted")
+    elif ended.error is None:
         await close(websocket, CLOSE_NORMAL, "order finished")
-    elif not isinstance(error, (WebSocketDisconnect, RuntimeError)):
-        log.error("stream_failed", order_id=str(order_id), error=repr(error))
+    else:
+        log.error("stream_failed", order_id=str(order_id), error=repr(ended.error))
         await send_error(
             websocket,
             ErrorCode.SERVICE_UNAVAILABLE.value,
-            "stream interrupted; reconnect with afterSeq to resume",
+            f"stream interrupted; reconnect with afterSeq={stream.last} to resume",
         )
         await close(websocket, CLOSE_UNAVAILABLE, "stream interrupted")

@@ -3,78 +3,86 @@
 The same two-source idea as ``streaming.py``, with the store's global event
 order (``ports/order_queries.py``) in place of one order's seq:
 
-1. subscribe to the bus (all orders) *first*, so that no event published from
-   now on can pass unnoticed;
+1. register with the process's ``StreamTailer`` *first*; once registered, the
+   tailer offers every event after its own log cursor, in log order;
 2. take the starting cursor: the client's, or the current end of the log;
-3. read the log after the cursor, in order, and advance the cursor;
-4. then sleep until the bus says something happened (or ``idle_s`` passes),
-   and read again.
+3. catch up: read the log after the cursor, in order, until a read comes back
+   short; the tailer's cursor was taken before, so these reads reach at least
+   as far as where its offers begin;
+4. then send the tailer's messages, dropping any at or before the cursor.
 
-The bus only wakes the stream; every event sent comes from the store, in
-store order, so nothing is skipped, duplicated or reordered across a
-reconnect. A wake-up is followed by a short pause (``settle_s``) that lets a
-burst coalesce into one read, and by a few quick re-reads: on PostgreSQL an
-event becomes readable only once every older transaction has ended, which
-can be a moment after it was published.
+Every event sent comes from the store, in store order (the tailer reads the
+log too, once per process), so nothing is skipped, duplicated or reordered,
+across a reconnect either. While catching up, live messages beyond the
+listener's buffer are dropped and the log is read again; once live, a full
+buffer closes the stream (``too_slow``): resume with ``after=cursor``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 
-from order_engine.ports.bus import EventBus, Subscription
-from order_engine.ports.order_queries import AccountEvent, EventCursor, OrderQueries
+from order_engine.app.live import Listener, StreamTailer
+from order_engine.app.wire import account_text
+from order_engine.ports.order_queries import EventCursor, OrderQueries
 
 BATCH = 500
 
 
-@dataclass
 class AccountStream:
-    owner: str | None
-    queries: OrderQueries
-    subscription: Subscription
-    cursor: EventCursor  # the last event read (or where the stream started)
-    idle_s: float = 1.0
-    settle_s: float = 0.02
+    def __init__(
+        self, owner: str | None, queries: OrderQueries, listener: Listener, cursor: EventCursor
+    ) -> None:
+        self.owner = owner
+        self.cursor = cursor  # the last event sent (or where the stream started)
+        self._queries = queries
+        self._listener = listener
 
-    async def events(self) -> AsyncGenerator[AccountEvent, None]:
-        """Events after ``cursor`` for ever (until the caller stops); closes the subscription."""
-        wait = self.settle_s
+    @property
+    def too_slow(self) -> bool:
+        return self._listener.too_slow
+
+    def close(self) -> None:
+        self._listener.close()
+
+    async def messages(self) -> AsyncGenerator[str, None]:
+        """Wire messages of events after ``cursor``, for ever; closes the listener."""
+        listener = self._listener
+        listener.task = asyncio.current_task()
         try:
             while True:
-                batch = await self.queries.account_events(self.owner, self.cursor, BATCH)
-                for item in batch:
-                    yield item
-                    self.cursor = item.cursor
-                if len(batch) == BATCH:
-                    continue
-                woke = await self.subscription.get(timeout=wait)
-                if woke is None:
-                    wait = min(wait * 2, self.idle_s)
-                    continue
-                await asyncio.sleep(self.settle_s)
-                while await self.subscription.get(timeout=0) is not None:
-                    pass  # one read covers every event the wake-ups announced
-                wait = self.settle_s
+                listener.catching_up = True
+                while True:
+                    batch = await self._queries.account_events(self.owner, self.cursor, BATCH)
+                    for item in batch:
+                        yield account_text(item.event, str(item.cursor))
+                        self.cursor = item.cursor
+                    if len(batch) < BATCH:
+                        break
+                listener.catching_up = False
+                while (delivery := await listener.next()) is not None:
+                    cursor, message, _ = delivery
+                    if cursor <= self.cursor:
+                        continue
+                    yield message
+                    self.cursor = cursor
         finally:
-            await self.subscription.close()
+            listener.close()
 
 
 async def open_account_stream(
     owner: str | None,
     *,
     queries: OrderQueries,
-    bus: EventBus,
+    tailer: StreamTailer,
     after: EventCursor | None,
-    idle_s: float = 1.0,
 ) -> AccountStream:
-    """Subscribe, then fix the start: ``after``, or the end of the log when ``None``."""
-    subscription = await bus.subscribe(None)
+    """Register, then fix the start: ``after``, or the end of the log when ``None``."""
+    listener = await tailer.listen_account(owner)
     try:
         start = after if after is not None else await queries.account_head(owner)
     except BaseException:
-        await subscription.close()
+        listener.close()
         raise
-    return AccountStream(owner, queries, subscription, start, idle_s=idle_s)
+    return AccountStream(owner, queries, listener, start)

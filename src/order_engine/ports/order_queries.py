@@ -37,6 +37,7 @@ START = EventCursor(0, 0)
 class AccountEvent:
     event: OrderEvent
     cursor: EventCursor
+    owner: str | None = None  # whose order it is: how a stream tailer routes it
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,9 @@ class SqlOrderQueries:
         return [_order(row) for row in rows]
 
     def _readable(self, owner: str | None) -> Select[Any]:
-        stmt = select(_e.order_id, _e.seq, _e.status, _e.at, _e.details, _e.txid, _e.position)
+        stmt = select(
+            _e.order_id, _e.seq, _e.status, _e.at, _e.details, _e.txid, _e.position, _e.owner
+        )
         if owner is not None:
             stmt = stmt.where(_e.owner == owner)
         if self._postgres:
@@ -127,6 +129,7 @@ class SqlOrderQueries:
             AccountEvent(
                 OrderEvent(_uuid(r.order_id), r.seq, OrderStatus(r.status), r.at, r.details),
                 EventCursor(r.txid, r.position),
+                r.owner,
             )
             for r in rows
         ]

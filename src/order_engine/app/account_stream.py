@@ -14,8 +14,9 @@ order (``ports/order_queries.py``) in place of one order's seq:
 Every event sent comes from the store, in store order (the tailer reads the
 log too, once per process), so nothing is skipped, duplicated or reordered,
 across a reconnect either. While catching up, live messages beyond the
-listener's buffer are dropped and the log is read again; once live, a full
-buffer closes the stream (``too_slow``): resume with ``after=cursor``.
+listener's buffer are dropped and the log is read again; while sending
+(catching up or live), a full buffer closes the stream (``too_slow``):
+resume with ``after=cursor``.
 """
 
 from __future__ import annotations
@@ -52,15 +53,17 @@ class AccountStream:
         listener.task = asyncio.current_task()
         try:
             while True:
-                listener.catching_up = True
                 while True:
+                    # Only while the store is being read may live copies be dropped
+                    # (they will be read); while sending, a full buffer means too slow.
+                    listener.catching_up = True
                     batch = await self._queries.account_events(self.owner, self.cursor, BATCH)
+                    listener.catching_up = False
                     for item in batch:
                         yield account_text(item.event, str(item.cursor))
                         self.cursor = item.cursor
                     if len(batch) < BATCH:
                         break
-                listener.catching_up = False
                 while (delivery := await listener.next()) is not None:
                     cursor, message, _ = delivery
                     if cursor <= self.cursor:

@@ -32,9 +32,10 @@ publisher's connection failing after the commit).
 **Slow consumers are bounded.** A live listener whose buffer holds
 ``buffer_events`` undelivered messages is closed: the tailer cancels its
 sending task and flags it ``too_slow``, and the socket closes with
-``CLOSE_TOO_SLOW`` naming the cursor to resume from. While a listener is still
-catching up from the store, live messages that overflow its buffer are simply
-dropped and ``lagged`` is set: they are in the store, and it reads again.
+``CLOSE_TOO_SLOW`` naming the cursor to resume from. While a listener is
+reading the store (catching up), live messages that overflow its buffer are
+simply dropped and ``lagged`` is set: they are in the store, and it reads
+again.
 Nothing the tailer does waits for a listener.
 """
 

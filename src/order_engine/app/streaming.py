@@ -47,11 +47,12 @@ class OrderStream:
         try:
             first = True
             while True:
-                listener.catching_up = True
+                listener.catching_up = True  # live copies may be dropped: the store has them
                 backlog = await self._repo.events(self.order_id, after_seq=self.last)
                 if first and not backlog and await self._ended():
                     return
                 first = False
+                listener.catching_up = False
                 for event in backlog:
                     if event.seq <= self.last:
                         continue
@@ -59,7 +60,6 @@ class OrderStream:
                     self.last = event.seq
                     if event.status in TERMINAL:
                         return
-                listener.catching_up = False
                 while (delivery := await listener.next()) is not None:
                     seq, message, terminal = delivery
                     if seq <= self.last:

@@ -50,6 +50,38 @@ def _env_pairs(items: list[str]) -> dict[str, str]:
     return env
 
 
+def _streams(
+    *, urls: list[str], subscribers: int, stream: str, stalled: int, idle: float, orders: int,
+    concurrency: int, drain_timeout: float, sim_time_scale: float | None,
+    engine_env: dict[str, str],
+) -> None:  # fmt: skip
+    if stream != "account":
+        raise typer.BadParameter("only --stream account (per-order streams: the order load test)")
+    if len(urls) > 1 or (urls and not is_loopback_url(normalize_base_url(urls[0]))):
+        raise typer.BadParameter("the stream scenario takes at most one loopback --url")
+    from order_engine.bench.runner import _run_loop  # noqa: PLC0415 - keep --help light
+    from order_engine.bench.streams import (  # noqa: PLC0415
+        StreamBenchOptions,
+        render,
+        run_streams,
+    )
+
+    options = StreamBenchOptions(
+        url=normalize_base_url(urls[0]) if urls else None,
+        subscribers=subscribers,
+        stalled=stalled,
+        idle_s=idle,
+        orders=orders,
+        concurrency=concurrency,
+        drain_timeout_s=drain_timeout,
+        sim_time_scale=sim_time_scale,
+        engine_env=engine_env,
+    )
+    doc = _run_loop(run_streams(options))
+    typer.echo(render(doc))
+    raise typer.Exit(0 if not doc["problems"] else 1)
+
+
 def _watched(items: list[str]) -> list[tuple[str, int]]:
     watched: list[tuple[str, int]] = []
     for item in items:
@@ -156,6 +188,23 @@ def bench(  # noqa: PLR0917 - a command's options are its signature
     keep_workdir: Annotated[
         bool, typer.Option(help="Keep the embedded engine's temporary directory (log, DB).")
     ] = False,
+    subscribers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Stream scenario: open this many --stream sockets, measure them idle, then "
+            "under --orders (bench/streams.py). 0: the order load test.",
+        ),
+    ] = 0,
+    stream: Annotated[
+        str, typer.Option(help="Stream scenario: which stream (account).")
+    ] = "account",
+    stalled: Annotated[
+        int, typer.Option(min=0, help="Stream scenario: also this many sockets that never read.")
+    ] = 0,
+    idle: Annotated[
+        float, typer.Option(min=0.5, help="Stream scenario: seconds measured with no orders.")
+    ] = 10.0,
 ) -> None:
     """Load-test the engine: bounded orders, latency histograms, complete streams, --verify.
 
@@ -163,6 +212,11 @@ def bench(  # noqa: PLR0917 - a command's options are its signature
     stream was complete and (with --verify) the database holds exactly one
     terminal event and gapless seqs for each; 1 otherwise; 2 on a usage error.
     """
+    if subscribers or stalled:
+        _streams(urls=url or [], subscribers=subscribers, stream=stream, stalled=stalled,
+                 idle=idle, orders=orders, concurrency=concurrency or DEFAULT_CONCURRENCY,
+                 drain_timeout=drain_timeout, sim_time_scale=sim_time_scale,
+                 engine_env=_env_pairs(engine_env or []))  # fmt: skip
     if concurrency is not None and rate is not None:
         raise typer.BadParameter("give --concurrency (closed loop) or --rate (open loop), not both")
     urls: list[str] = []

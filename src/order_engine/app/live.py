@@ -164,7 +164,9 @@ class StreamTailer:
         self._queries = queries
         self._limit = buffer_events
         self._sweep_s = sweep_s
-        self._batch = batch
+        # One read is offered to listeners in one synchronous pass: more than a
+        # listener's buffer per read would close even a client that keeps up.
+        self._batch = min(batch, buffer_events)
         self._orders: dict[Hashable, set[Listener]] = {}
         self._accounts: dict[Hashable, set[Listener]] = {}  # key None: every owner's events
         self._cursor = START

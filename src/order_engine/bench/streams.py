@@ -251,7 +251,9 @@ def _report(
     expected = _expected_events(subscribers, order_ids)
     problems = []
     short = sum(1 for s in subscribers if len(s.seen) < expected)
-    if not expected or short:
+    if not expected:
+        problems.append("no stream saw every order finish")
+    elif short:
         problems.append(f"{short} of {len(subscribers)} streams short of the {expected} events")
     if len(order_ids) < options.orders:
         problems.append(f"{options.orders - len(order_ids)} orders not accepted")

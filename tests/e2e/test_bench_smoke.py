@@ -82,3 +82,40 @@ def test_bench_runs_a_small_load_against_its_own_engine_and_verifies_every_order
     assert engine["role"] == "embedded engine"
     assert engine["exit_code"] == 0
     assert "verify:      clean" in completed.stdout
+
+
+def test_the_stream_scenario_delivers_every_event_to_every_account_stream_of_its_own_engine(
+    tmp_path: Path,
+) -> None:
+    completed = subprocess.run(  # noqa: S603 - our own executable, fixed arguments
+        [
+            str(BIN),
+            "bench",
+            "--subscribers",
+            "20",
+            "--stream",
+            "account",
+            "--idle",
+            "0.5",
+            "--orders",
+            "4",
+            "--concurrency",
+            "4",
+            "--sim-time-scale",
+            "0",
+            "--drain-timeout",
+            "30",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    report = dict(line.split(": ", 1) for line in completed.stdout.splitlines() if ": " in line)
+    assert report["subscribers"] == "20"
+    assert report["orders"] == "4"
+    assert int(report["events_per_stream"]) == int(report["events_expected"]) >= 4 * 5
+    assert completed.stdout.rstrip().endswith("ok")

@@ -22,7 +22,7 @@ from order_engine.adapters.db import SqlOrderQueries, SqlOrderRepository
 from order_engine.adapters.memory import InMemoryEventBus
 from order_engine.adapters.redis import RedisEventBus
 from order_engine.app.account_stream import AccountStream, open_account_stream
-from order_engine.app.live import StreamTailer
+from order_engine.app.live import StreamClosed, StreamTailer
 from order_engine.app.streaming import OrderStream
 from order_engine.domain.order import Order, OrderEvent, Trigger
 from order_engine.ports.bus import EventBus
@@ -255,6 +255,19 @@ class TestStreamTailerOnTheInMemoryBus(SqliteStores, StreamTailerContract):
         bus = InMemoryEventBus()
         yield bus
         await bus.close()
+
+    async def test_a_bus_closed_under_the_tailer_ends_its_streams_instead_of_spinning(
+        self, tailer: StreamTailer, sql_repo: SqlOrderRepository, bus: EventBus
+    ) -> None:
+        order, first = accepted(owner="alice")
+        await sql_repo.create(order, first)
+        messages = OrderStream(order.id, repo=sql_repo, tailer=tailer).messages()
+        assert [parsed(m)["seq"] for m in [await anext(messages)]] == [1]
+        await bus.close()
+        with pytest.raises(StreamClosed):
+            async with asyncio.timeout(WAIT):
+                await anext(messages)
+        assert tailer.listener_count == 0
 
 
 @pytest.mark.redis

@@ -284,6 +284,14 @@ class StreamTailer:
         retries = 0
         while True:
             event = await subscription.get(timeout=self._timeout(retries))
+            if event is None and getattr(subscription, "closed", False):
+                # The bus went first (it returns None at once now): end the streams,
+                # which close 1013 and resume from their cursors, rather than spin.
+                log.warning("stream_tailer.bus_closed")
+                for index in (self._orders, self._accounts):
+                    for listener in [each for group in index.values() for each in group]:
+                        listener.close()
+                return
             if event is not None:
                 retries = 0
                 await self._take_burst(subscription, event)

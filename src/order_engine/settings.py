@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16_384, ge=256, description="MAX_BODY_BYTES: larger request bodies get 413."
     )
+    ws_auth_timeout_s: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="WS_AUTH_TIMEOUT_S: a WebSocket that owes its key (or its order) as the "
+        "first message is closed if none arrives within this.",
+    )
     drain_timeout_s: float = Field(
         10.0, ge=0, description="DRAIN_TIMEOUT_S: on shutdown, how long in-flight jobs may finish."
     )

@@ -22,8 +22,7 @@ from order_engine.api.sockets import (
     CLOSE_RATE_LIMITED,
     CLOSE_UNAUTHORIZED,
     SocketRejected,
-    json_object,
-    receive_first,
+    receive_object,
 )
 from order_engine.app.access import MISSING_KEY, Caller, Unauthorized
 
@@ -100,8 +99,13 @@ async def authenticate_socket(
     try:
         presented = presented_key(websocket.headers, websocket.query_params)
         if presented is None and await gateway.auth.enforced():
-            raw = await receive_first(websocket, f'{{"apiKey": "<key>"}}{expecting}')
-            first = json_object(raw)
+            # Read once, bounded, exactly: this message may also be the order.
+            first = await receive_object(
+                websocket,
+                f'{{"apiKey": "<key>"}}{expecting}',
+                max_bytes=engine.settings.max_body_bytes,
+                timeout_s=engine.settings.ws_auth_timeout_s,
+            )
             key = (first or {}).get("apiKey")
             if not isinstance(key, str):
                 gateway.metrics.rejected("unauthorized")
@@ -116,11 +120,15 @@ async def authenticate_socket(
 
 
 async def key_in_message(engine: Engine, caller: Caller, message: dict[str, Any] | None) -> Caller:
-    """An open-mode socket whose order message names a key is that key's caller."""
+    """An open-mode socket whose order message names a key is that key's caller (and
+    takes a token from that key's bucket)."""
     key = (message or {}).get("apiKey")
     if not caller.anonymous or not isinstance(key, str):
         return caller
     try:
-        return await identify(engine.gateway, key[:MAX_KEY_CHARS])
+        keyed = await identify(engine.gateway, key[:MAX_KEY_CHARS])
+        await admit(engine.gateway, keyed)
     except RequestProblem as refused:
-        raise SocketRejected(refused.code, refused.message, CLOSE_UNAUTHORIZED) from None
+        close_code = CLOSE_RATE_LIMITED if refused.code == RATE_LIMITED else CLOSE_UNAUTHORIZED
+        raise SocketRejected(refused.code, refused.message, close_code) from None
+    return keyed

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketState
 
+from order_engine.api.schemas import ExecuteOrderRequest
 from order_engine.bootstrap import BACKEND_ERRORS, backend_unavailable
 from order_engine.domain.errors import (
     EngineError,
@@ -30,6 +31,7 @@ from order_engine.domain.errors import (
     TransientError,
     ValidationError,
 )
+from order_engine.domain.order import OrderKind
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +46,7 @@ _FIELD_CODES = {
     "slippageBps": ErrorCode.INVALID_SLIPPAGE,
     "inputToken": ErrorCode.UNKNOWN_TOKEN,
     "outputToken": ErrorCode.UNKNOWN_TOKEN,
+    "type": ErrorCode.UNSUPPORTED_ORDER_TYPE,
 }
 # What each field should have been, for the message.
 _EXPECTED = {
@@ -51,7 +54,9 @@ _EXPECTED = {
     "slippageBps": "an integer from 1 to 5000 (basis points)",
     "inputToken": "a token symbol (SOL, USDC, USDT, BONK, JUP) or its mint address",
     "outputToken": "a token symbol (SOL, USDC, USDT, BONK, JUP) or its mint address",
+    "type": "one of " + ", ".join(repr(kind.value) for kind in OrderKind),
 }
+ORDER_FIELDS = ", ".join(ExecuteOrderRequest.model_fields)
 ORDER_SHAPE = (
     'a JSON object {"inputToken", "outputToken", "amount", "slippageBps"?}, '
     'e.g. {"inputToken": "SOL", "outputToken": "USDC", "amount": 10}'
@@ -140,6 +145,7 @@ def describe_validation(errors: Sequence[Mapping[str, Any]]) -> RequestProblem:
     Accepts locations with or without FastAPI's leading ``"body"``.
     """
     missing: list[str] = []
+    unknown: list[str] = []
     details: dict[str, str] = {}
     code = ErrorCode.INVALID_REQUEST
     for err in errors:
@@ -161,6 +167,9 @@ def describe_validation(errors: Sequence[Mapping[str, Any]]) -> RequestProblem:
         if kind == "missing":
             missing.append(field)
             continue
+        if kind == "extra_forbidden":
+            unknown.append(field)
+            continue
         if field in details:
             continue  # a union reports once per member; one message per field is enough
         expected = _EXPECTED.get(field, err.get("msg", "a valid value"))
@@ -169,6 +178,10 @@ def describe_validation(errors: Sequence[Mapping[str, Any]]) -> RequestProblem:
             code = _FIELD_CODES[field]
     field_errors = [{"field": f, "message": f"field {f!r} is required"} for f in missing]
     field_errors += [{"field": f, "message": m} for f, m in details.items()]
+    if unknown:
+        field_errors += [{"field": f, "message": f"unknown field {f[:40]!r}"} for f in unknown]
+        code = ErrorCode.UNKNOWN_FIELD if code is ErrorCode.INVALID_REQUEST else code
+        details["_unknown"] = _unknown_fields(unknown)
     if missing:
         code = ErrorCode.INVALID_REQUEST
         names = ", ".join(repr(f) for f in missing)
@@ -179,6 +192,15 @@ def describe_validation(errors: Sequence[Mapping[str, Any]]) -> RequestProblem:
     else:
         message = "; ".join(details.values()) or "invalid request"
     return RequestProblem(422, code, message, field_errors)
+
+
+def _unknown_fields(names: list[str]) -> str:
+    listed = ", ".join(repr(f[:40]) for f in names[:5]) + (", ..." if len(names) > 5 else "")
+    plural = "s" if len(names) > 1 else ""
+    return (
+        f"unknown field{plural} {listed}: expected only {ORDER_FIELDS} (a field the engine "
+        "does not honour is refused, not ignored)"
+    )
 
 
 async def close_unavailable(websocket: WebSocket, message: str) -> None:

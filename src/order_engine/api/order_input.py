@@ -77,9 +77,16 @@ def _not_json(why: str) -> RequestProblem:
 def parse_order(raw: bytes | str, orders: OrderService) -> OrderRequest:
     """Raises ``RequestProblem`` for a malformed body and ``EngineError`` (a
     ``ValidationError`` or ``NoRouteError``) for an order the engine refuses."""
-    data = load_json(raw)
+    return order_from_json(load_json(raw), orders)
+
+
+def order_from_json(data: Any, orders: OrderService) -> OrderRequest:
+    """An order from a JSON value already parsed by ``load_json`` (a WebSocket's first
+    message is parsed once, for its key and its order alike)."""
     try:
         body = ExecuteOrderRequest.model_validate(data)
     except pydantic.ValidationError as exc:
         raise describe_validation(exc.errors()) from None
-    return orders.validate(body.inputToken, body.outputToken, body.amount, body.slippageBps)
+    return orders.validate(
+        body.inputToken, body.outputToken, body.amount, body.slippageBps, kind=body.type
+    )

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Annotated, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 import structlog
@@ -24,17 +23,9 @@ from order_engine.api.schemas import ExecuteOrderRequest, OrderAccepted, OrderVi
 from order_engine.app.access import Caller
 from order_engine.app.idempotency import KEY_SHAPE, MAX_KEY_LENGTH
 from order_engine.app.reporting import fmt
+from order_engine.app.submit import KeyInFlight, QueueFull, SubmitOrder, SubmitRefused
 from order_engine.domain.errors import ErrorCode, OrderNotFound
 from order_engine.domain.order import Order, OrderEvent
-from order_engine.ports.idempotency import (
-    Completion,
-    IdempotencyKeyTaken,
-    InFlight,
-    Mismatch,
-    Replay,
-    Reservation,
-    StoredResponse,
-)
 
 if TYPE_CHECKING:
     from order_engine.bootstrap import Engine
@@ -126,68 +117,37 @@ async def execute_order(request: Request, caller: CallerDep) -> Response:
     (marked ``Idempotent-Replayed: true``) and no second order.
     """
     engine = engine_of(request)
-    gateway = engine.gateway
     key = idempotency_key(request.headers.get("idempotency-key"))
     require_json_content_type(request.headers.get("content-type"))
     order_request = parse_order(await request.body(), engine.orders)
-    reservation: Reservation | None = None
-    if key is not None:
-        outcome = await gateway.idempotency.begin(caller.owner, key, order_request)
-        if isinstance(outcome, Replay):
-            stored = outcome.response
-            headers = {**stored.headers, "Idempotent-Replayed": "true"}
-            return json_response(stored.body, stored.status, headers=headers)
-        if isinstance(outcome, Mismatch):
-            raise RequestProblem(
-                422,
-                IDEMPOTENCY_REUSED,
-                f"Idempotency-Key {key[:64]!r} was already used with a different order: expected "
-                "the same order as its first request, or a new key",
-            )
-        if isinstance(outcome, InFlight):
-            raise _in_flight(key)
-        reservation = outcome.reservation
     try:
-        depth = await gateway.backpressure.overloaded()
-        if depth is not None:
-            gateway.metrics.rejected("backpressure")
-            raise queue_full(depth, gateway.backpressure.max_depth)
-        order_id = uuid4()
-        structlog.contextvars.bind_contextvars(orderId=str(order_id))
-        response = StoredResponse(
-            201,
-            {
-                "orderId": str(order_id),
-                "status": "pending",
-                "message": "Order accepted; stream its progress over a WebSocket on this path "
-                f"with ?orderId={order_id}",
-            },
-            {"Location": f"/api/orders/{order_id}"},
-        )
-        done = None if reservation is None else Completion(reservation, response)
-        await engine.orders.submit(
-            order_request, owner=caller.owner, order_id=order_id, idempotency=done
-        )
-    except IdempotencyKeyTaken:
-        raise _in_flight(key or "") from None
-    except BaseException:
-        if reservation is not None:
-            # Nothing was created: let a retry with this key run afresh. (If the
-            # order did commit, its reservation is completed and this is a no-op.)
-            with contextlib.suppress(Exception):
-                await gateway.idempotency.abandon(reservation)
-        raise
-    return json_response(response.body, response.status, headers=response.headers)
+        accepted = await submit_use_case(engine)(order_request, owner=caller.owner, key=key)
+    except SubmitRefused as refused:
+        raise submit_problem(refused) from None
+    stored = accepted.response
+    headers = {**stored.headers, "Idempotent-Replayed": "true"} if accepted.replayed else None
+    return json_response(stored.body, stored.status, headers=headers or stored.headers)
 
 
-def _in_flight(key: str) -> RequestProblem:
-    return RequestProblem(
-        409,
-        IDEMPOTENCY_IN_FLIGHT,
-        f"Idempotency-Key {key[:64]!r} is in use by a request still in flight: expected a "
-        "retry once it has finished",
-        headers={"Retry-After": "1"},
+def submit_use_case(engine: Engine) -> SubmitOrder:
+    """The submit use case over this engine's parts (a few attribute reads)."""
+    gateway = engine.gateway
+    return SubmitOrder(
+        engine.orders,
+        idempotency=gateway.idempotency,
+        backpressure=gateway.backpressure,
+        metrics=gateway.metrics,
     )
+
+
+def submit_problem(refused: SubmitRefused) -> RequestProblem:
+    if isinstance(refused, QueueFull):
+        return queue_full(refused.depth, refused.bound)
+    if isinstance(refused, KeyInFlight):
+        return RequestProblem(
+            409, IDEMPOTENCY_IN_FLIGHT, refused.message, headers={"Retry-After": "1"}
+        )
+    return RequestProblem(422, IDEMPOTENCY_REUSED, refused.message)
 
 
 @router.get(EXECUTE_PATH, include_in_schema=False)

@@ -15,6 +15,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from order_engine.domain.order import OrderKind
+
 MAX_AMOUNT_CHARS = 64
 
 
@@ -51,8 +53,11 @@ Amount = Annotated[
 
 
 class ExecuteOrderRequest(BaseModel):
+    """An unknown field is refused (``extra="forbid"``), never ignored: a trader who
+    sends a field the engine does not honour must not get a fill they did not ask for."""
+
     model_config = ConfigDict(
-        extra="ignore",
+        extra="forbid",
         json_schema_extra={
             "examples": [{"inputToken": "SOL", "outputToken": "USDC", "amount": 10}]
         },
@@ -68,6 +73,8 @@ class ExecuteOrderRequest(BaseModel):
     slippageBps: StrictInt | None = Field(  # noqa: N815
         None, ge=1, le=5000, description="Slippage tolerance in basis points (default 50)."
     )
+    # The accepted kinds are ``OrderKind``'s values: a new kind is one enum member.
+    type: OrderKind = Field(OrderKind.MARKET, description="Order type.")
 
 
 class OrderAccepted(BaseModel):

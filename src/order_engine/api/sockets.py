@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 
+from order_engine.api.errors import RequestProblem
+from order_engine.api.order_input import load_json
 from order_engine.domain.errors import ErrorCode
 
 CLOSE_NORMAL = 1000
@@ -58,12 +60,28 @@ async def receive_first(
     return raw
 
 
-def json_object(raw: str | bytes) -> dict[str, Any] | None:
-    """``raw`` as a JSON object, or ``None`` if it is not one."""
+def too_large(size: int, max_bytes: int) -> SocketRejected:
+    return SocketRejected(
+        ErrorCode.PAYLOAD_TOO_LARGE.value,
+        f"message of {size} bytes exceeds {max_bytes} bytes: expected a message of a few "
+        "hundred bytes",
+        CLOSE_POLICY,
+    )
+
+
+async def receive_object(
+    websocket: WebSocket, expected: str, *, max_bytes: int, timeout_s: float
+) -> dict[str, Any] | None:
+    """The first message, bounded in size and time, parsed once and exactly (numbers
+    as ``Decimal``, as an HTTP body is); ``None`` if it is JSON but not an object."""
+    raw = await receive_first(websocket, expected, timeout_s)
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if size > max_bytes:
+        raise too_large(size, max_bytes)
     try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
+        value = load_json(raw)
+    except RequestProblem as refused:
+        raise SocketRejected(refused.code, refused.message, CLOSE_POLICY) from None
     return value if isinstance(value, dict) else None
 
 

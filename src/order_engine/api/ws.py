@@ -4,8 +4,10 @@
   then live events, gapless and without duplicates, closing normally (1000)
   after the terminal event (at once if ``n`` already is the terminal event).
 * no ``orderId``: the first message is the order JSON (same body as the POST,
-  parsed by the same code); the reply is ``{"orderId": ...}``, then the same
-  stream.
+  parsed by the same code, submitted by the same use case, ``app/submit.py``),
+  optionally with an ``idempotencyKey`` (or an ``Idempotency-Key`` header on
+  the upgrade); the reply is ``{"orderId": ...}`` (plus ``"replayed": true``
+  for a key's retry), then the same stream.
 
 The key (when keys are enforced) comes as a header, as ``?apiKey=``, or as
 the first message ``{"apiKey": ...}``, which may also be the order itself.
@@ -30,9 +32,10 @@ import structlog
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from order_engine.api.auth import authenticate_socket, key_in_message
-from order_engine.api.errors import RequestProblem
-from order_engine.api.order_input import parse_order
-from order_engine.api.routes import EXECUTE_PATH
+from order_engine.api.errors import ORDER_SHAPE, RequestProblem, shown
+from order_engine.api.order_input import order_from_json
+from order_engine.api.problems import INVALID_IDEMPOTENCY_KEY
+from order_engine.api.routes import EXECUTE_PATH, idempotency_key, submit_problem, submit_use_case
 from order_engine.api.sockets import (
     CLOSE_NORMAL,
     CLOSE_NOT_FOUND,
@@ -41,15 +44,15 @@ from order_engine.api.sockets import (
     CLOSE_UNAVAILABLE,
     SocketRejected,
     close,
-    json_object,
-    receive_first,
+    receive_object,
     reject,
     send_error,
     send_until_disconnect,
 )
 from order_engine.app.access import Caller
 from order_engine.app.streaming import OrderStream
-from order_engine.domain.errors import EngineError, ErrorCode, TransientError
+from order_engine.app.submit import SubmitRefused
+from order_engine.domain.errors import EngineError, ErrorCode, OrderNotFound, TransientError
 
 if TYPE_CHECKING:
     from order_engine.bootstrap import Engine
@@ -59,6 +62,8 @@ log = structlog.get_logger(__name__)
 _SEQ = re.compile(r"[0-9]{1,12}")
 FIRST_MESSAGE_TIMEOUT_S = 10.0
 ORDER_MESSAGE = "?orderId=... or an order JSON as the first message"
+# Fields of a first message that travel with the order without being part of it.
+ENVELOPE = frozenset({"apiKey", "idempotencyKey"})
 
 router = APIRouter()
 
@@ -107,11 +112,12 @@ async def _target(
                 f"orderId must be a UUID, got {raw_id[:64]!r}",
                 CLOSE_POLICY,
             ) from None
-        order = await engine.repo.get(order_id)
-        if order is None or (caller.owner is not None and order.owner != caller.owner):
+        try:
+            order = await engine.orders.get(order_id, owner=caller.owner)
+        except OrderNotFound as missing:
             raise SocketRejected(
-                ErrorCode.ORDER_NOT_FOUND.value, f"no order with id {order_id}", CLOSE_NOT_FOUND
-            )
+                ErrorCode.ORDER_NOT_FOUND.value, str(missing), CLOSE_NOT_FOUND
+            ) from None
         if after_seq > order.seq:
             # Events are persisted before anyone sees them: a client cannot have
             # seen a seq the store does not hold yet.
@@ -122,50 +128,73 @@ async def _target(
                 CLOSE_POLICY,
             )
         return order_id, after_seq
-    order_message = first if first is not None and first.keys() - {"apiKey", "type"} else None
+    order_message = first if first is not None and is_order_message(first) else None
     return await _submit_from_message(websocket, engine, caller, order_message), 0
+
+
+def is_order_message(message: dict[str, Any]) -> bool:
+    """Whether a first message carries an order, not only the key (``{"apiKey": ...}``,
+    optionally with ``"type": "auth"``)."""
+    return bool(message.keys() - ENVELOPE) and message.get("type") != "auth"
 
 
 async def _submit_from_message(
     websocket: WebSocket, engine: Engine, caller: Caller, message: dict[str, Any] | None
 ) -> UUID:
-    """Submit the order carried by ``message`` (already read for the key), or by the
-    next message."""
-    raw: str | bytes
+    """Submit the order carried by ``message`` (already read, once, for the key), or
+    by the next message; the same use case, in the same order, as the POST."""
+    settings = engine.settings
     if message is None:
-        raw = await receive_first(websocket, ORDER_MESSAGE, FIRST_MESSAGE_TIMEOUT_S)
-        if len(raw) > engine.settings.max_body_bytes:
+        message = await receive_object(
+            websocket,
+            ORDER_MESSAGE,
+            max_bytes=settings.max_body_bytes,
+            timeout_s=FIRST_MESSAGE_TIMEOUT_S,
+        )
+        if message is None:
             raise SocketRejected(
-                ErrorCode.PAYLOAD_TOO_LARGE.value,
-                f"order message exceeds {engine.settings.max_body_bytes} bytes: expected an "
-                "order of a few hundred bytes",
+                ErrorCode.INVALID_REQUEST.value,
+                f"the order message is not a JSON object: expected {ORDER_SHAPE}",
                 CLOSE_POLICY,
             )
-        caller = await key_in_message(engine, caller, json_object(raw))
-    else:
-        raw = orjson.dumps(message)
+        caller = await key_in_message(engine, caller, message)
+    key = _idempotency_key(websocket, message)
+    order = {name: value for name, value in message.items() if name not in ENVELOPE}
     try:
-        request = parse_order(raw, engine.orders)
+        request = order_from_json(order, engine.orders)
+        accepted = await submit_use_case(engine)(request, owner=caller.owner, key=key)
     except RequestProblem as problem:
         raise SocketRejected(problem.code, problem.message, CLOSE_POLICY) from None
-    except EngineError as exc:
-        raise SocketRejected(exc.code.value, exc.message, CLOSE_POLICY) from None
-    depth = await engine.gateway.backpressure.overloaded()
-    if depth is not None:
-        engine.gateway.metrics.rejected("backpressure")
-        raise SocketRejected(
-            "queue_full",
-            f"the engine is at capacity ({depth} orders waiting): try again later",
-            CLOSE_UNAVAILABLE,
-        )
-    try:
-        order = await engine.orders.submit(request, owner=caller.owner)
+    except SubmitRefused as refused:
+        status = submit_problem(refused)
+        close_code = CLOSE_UNAVAILABLE if status.status in (409, 503) else CLOSE_POLICY
+        raise SocketRejected(status.code, refused.message, close_code) from None
     except TransientError as exc:
         raise SocketRejected(
             ErrorCode.SERVICE_UNAVAILABLE.value, exc.message, CLOSE_UNAVAILABLE
         ) from None
-    await websocket.send_text(orjson.dumps({"orderId": str(order.id)}).decode())
-    return order.id
+    except EngineError as exc:
+        raise SocketRejected(exc.code.value, exc.message, CLOSE_POLICY) from None
+    reply: dict[str, Any] = {"orderId": str(accepted.order_id)}
+    if accepted.replayed:
+        reply["replayed"] = True
+    await websocket.send_text(orjson.dumps(reply).decode())
+    return accepted.order_id
+
+
+def _idempotency_key(websocket: WebSocket, message: dict[str, Any]) -> str | None:
+    """``idempotencyKey`` in the order message, else the upgrade's ``Idempotency-Key``."""
+    raw = message.get("idempotencyKey", websocket.headers.get("idempotency-key"))
+    if raw is not None and not isinstance(raw, str):
+        raise SocketRejected(
+            INVALID_IDEMPOTENCY_KEY,
+            f"idempotencyKey: expected a string, got {shown(raw)}",
+            CLOSE_POLICY,
+        )
+    try:
+        return idempotency_key(raw)
+    except RequestProblem as problem:
+        raise SocketRejected(problem.code, problem.message, CLOSE_POLICY) from None
 
 
 async def _stream(websocket: WebSocket, engine: Engine, order_id: UUID, after_seq: int) -> None:

@@ -75,6 +75,8 @@ class OrderService:
         output_token: str,
         amount: Decimal | str | int | float,
         slippage_bps: int | None = None,
+        *,
+        kind: OrderKind = OrderKind.MARKET,
     ) -> OrderRequest:
         """Raise ``ValidationError`` with a stable code for anything a client got wrong."""
         token_in = self.tokens.resolve(input_token)
@@ -106,7 +108,7 @@ class OrderService:
                 f"no route for {token_in.symbol}/{token_out.symbol}: no venue has a pool for the "
                 "pair, directly or through SOL or USDC"
             )
-        return OrderRequest(token_in, token_out, amount_in, slippage)
+        return OrderRequest(token_in, token_out, amount_in, slippage, kind)
 
     async def submit(
         self,

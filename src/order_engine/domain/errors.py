@@ -19,12 +19,15 @@ class ErrorCode(StrEnum):
     SAME_TOKEN = "same_token"  # noqa: S105
     INVALID_AMOUNT = "invalid_amount"
     INVALID_SLIPPAGE = "invalid_slippage"
+    UNSUPPORTED_ORDER_TYPE = "unsupported_order_type"
+    UNKNOWN_FIELD = "unknown_field"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     ORDER_NOT_FOUND = "order_not_found"
     # Market: the order cannot be filled as asked.
     NO_ROUTE = "no_route"
     INSUFFICIENT_LIQUIDITY = "insufficient_liquidity"
     SLIPPAGE_EXCEEDED = "slippage_exceeded"
+    PRICE_IMPACT_TOO_HIGH = "price_impact_too_high"
     INSUFFICIENT_FUNDS = "insufficient_funds"
     TRANSACTION_FAILED = "transaction_failed"
     # Infrastructure: may clear up on retry.

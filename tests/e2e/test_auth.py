@@ -270,3 +270,65 @@ async def test_a_burst_over_the_rate_limit_gets_429_with_retry_after_per_key(
         async with session.get(url + "/metrics") as response:
             text = await response.text()
         assert 'order_engine_requests_rejected_total{reason="rate_limited"} 3.0' in text
+
+
+async def test_a_first_message_carrying_key_and_order_is_held_to_the_size_limit_and_parsed_once(
+    api_settings: Settings,
+) -> None:
+    """It was parsed once for the key (unbounded, as floats) and re-encoded for the
+    order, so the size limit never saw it and its digits went through a float."""
+    settings = api_settings.model_copy(update={"max_body_bytes": 1024})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        padded = {**order("1"), "apiKey": key, "pad": "x" * 4000}
+        async with session.ws_connect(ws_url(url)) as ws:
+            await ws.send_str(orjson.dumps(padded).decode())
+            refused = await read_to_close(ws)
+        assert refused.close_code == 1008
+        assert refused.messages[0]["code"] == "payload_too_large"
+        # 1e10 + 1e-6 USDC: a float would make it 1e10 and lose the last digit.
+        exact = (
+            '{"inputToken":"USDC","outputToken":"SOL","amount":10000000000.000001,"apiKey":"%s"}'
+        )
+        async with session.ws_connect(ws_url(url)) as ws:
+            await ws.send_str(exact % key)
+            order_id = (await receive_json(ws))["orderId"]
+        stored = await engine.repo.get(uuid.UUID(order_id))
+        assert stored is not None
+        assert stored.amount_in == 10_000_000_000_000_001
+
+
+async def test_a_socket_submit_with_an_idempotency_key_is_replayed_not_repeated(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        message = {**order("1"), "apiKey": key, "idempotencyKey": "retry-me"}
+        replies = []
+        for _ in range(2):
+            async with session.ws_connect(ws_url(url)) as ws:
+                await ws.send_str(orjson.dumps(message).decode())
+                replies.append(await receive_json(ws))
+        assert replies[0]["orderId"] == replies[1]["orderId"]
+        assert "replayed" not in replies[0]
+        assert replies[1]["replayed"] is True
+        # The same key over HTTP is the same order too.
+        async with session.post(
+            url + "/api/orders/execute",
+            json=order("1"),
+            headers={**bearer(key), "Idempotency-Key": "retry-me"},
+        ) as response:
+            assert (await response.json())["orderId"] == replies[0]["orderId"]
+        async with session.ws_connect(ws_url(url)) as ws:
+            await ws.send_str(orjson.dumps({**message, "amount": "2"}).decode())
+            reused = await read_to_close(ws)
+        assert reused.close_code == 1008
+        assert reused.messages[0]["code"] == "idempotency_key_reused"

@@ -16,6 +16,7 @@ tools drive a synchronous client.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from order_engine.api.app import create_app
 from order_engine.settings import Settings
@@ -199,3 +202,128 @@ def test_any_bytes_get_a_problem_never_a_5xx(served: Served, raw: bytes, content
 def test_the_served_document_is_the_one_fuzzed(served: Served) -> None:
     assert httpx.get(served.url + "/openapi.json", timeout=10).json() == DOCUMENT
     assert httpx.get(served.url + "/healthz", timeout=10).status_code == 200
+
+
+# --- hostile numbers and cursors, over HTTP and the WebSocket alike ---------------------------
+
+# JSON number literals a well-behaved client never sends: exponents far past any
+# float, underflow to (almost) zero, more digits than a decimal context holds,
+# and the non-standard NaN and Infinity that Python's parser takes.
+hostile_numbers = st.one_of(
+    st.builds(
+        "{}{}e{}".format,
+        st.sampled_from(["", "-"]),
+        st.integers(min_value=0, max_value=10**40),
+        st.integers(min_value=-(10**12), max_value=10**12),
+    ),
+    st.builds(
+        "{}.{}".format, st.integers(0, 10**20), st.text("0123456789", min_size=28, max_size=45)
+    ),
+    st.integers(min_value=10**39, max_value=10**41).map(str),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e-999999999", "1e999999999", "-0"]),
+)
+HOSTILE_FIELDS = ["inputToken", "outputToken", "amount", "slippageBps", "type", "ignoredField"]
+
+
+def _with_number(field: str, literal: str) -> bytes:
+    """A valid order but for ``field``, which is the raw number literal (no encoder
+    would write most of these)."""
+    body = {"inputToken": "SOL", "outputToken": "USDC", "amount": "0.001", field: 0}
+    text = json.dumps(body)
+    return text.replace(f'"{field}": 0', f'"{field}": {literal}').encode()
+
+
+@given(field=st.sampled_from(HOSTILE_FIELDS), literal=hostile_numbers)
+@settings(
+    max_examples=BODY_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_a_hostile_number_in_any_field_gets_a_4xx_over_http_never_a_5xx_or_a_fill(
+    served: Served, field: str, literal: str
+) -> None:
+    response = httpx.post(
+        served.url + EXECUTE,
+        content=_with_number(field, literal),
+        headers={**served.auth, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    _assert_answered(response)
+    # Every one of these is wrong somewhere: none may become an order.
+    assert response.status_code == 422, (field, literal, response.text)
+
+
+@given(field=st.sampled_from(HOSTILE_FIELDS), literal=hostile_numbers)
+@settings(
+    max_examples=BODY_EXAMPLES // 3,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_a_hostile_number_in_any_field_gets_an_error_and_a_close_frame_over_the_socket(
+    served: Served, field: str, literal: str
+) -> None:
+    # The key travels in the same first message, as a browser client would send it.
+    message = _with_number(field, literal).decode()[:-1] + f', "apiKey": "{served.key}"}}'
+    url = served.url.replace("http", "ws", 1) + EXECUTE
+    with ws_connect(url, open_timeout=10, close_timeout=5) as ws:
+        ws.send(message)
+        error = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert error["type"] == "error", error
+    assert error["code"], error
+    assert error["message"], error
+    assert closed.value.rcvd is not None, "closed without a close frame"
+    assert closed.value.rcvd.code == 1008, (closed.value.rcvd, error)
+
+
+def _cursor(value: Any) -> str:
+    raw = json.dumps(value, default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+EDGE_TIMES = [
+    "0001-01-01T00:00:00+23:59",
+    "0001-01-01T00:00:00+00:00",
+    "9999-12-31T23:59:59.999999-23:59",
+    "9999-12-31T23:59:59.999999+00:00",
+    "2025-02-29T00:00:00+00:00",
+    "2024-02-29T24:00:00+00:00",
+]
+cursor_elements = json_scalars | st.sampled_from(EDGE_TIMES) | st.lists(json_scalars, max_size=2)
+cursors = st.lists(cursor_elements, min_size=0, max_size=3) | cursor_elements | json_values
+
+
+@given(cursor=cursors, uuid_like=st.uuids().map(str))
+@settings(
+    max_examples=BODY_EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_any_cursor_with_wrong_types_or_times_at_the_calendar_edges_gets_a_4xx(
+    served: Served, cursor: Any, uuid_like: str
+) -> None:
+    for value in (cursor, [cursor, uuid_like]):
+        response = httpx.get(
+            served.url + "/api/orders",
+            params={"cursor": _cursor(value)[:200]},
+            headers=served.auth,
+            timeout=10,
+        )
+        assert response.status_code in (200, 422), (value, response.text)
+        if response.status_code == 422:
+            _assert_answered(response)
+
+
+@pytest.mark.parametrize("when", EDGE_TIMES)
+def test_a_cursor_at_the_edge_of_the_calendar_gets_a_422_or_a_page(
+    served: Served, when: str
+) -> None:
+    cursor = _cursor([when, "00000000-0000-0000-0000-000000000000"])
+    response = httpx.get(
+        served.url + "/api/orders", params={"cursor": cursor}, headers=served.auth, timeout=10
+    )
+    assert response.status_code in (200, 422), response.text

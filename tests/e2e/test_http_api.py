@@ -290,6 +290,19 @@ BAD_BODIES = [
     bad("slippage-fractional", order(slippageBps=1.5), "invalid_slippage", "integer"),
     bad("slippage-string", order(slippageBps="50"), "invalid_slippage", "integer"),
     bad("slippage-bool", order(slippageBps=True), "invalid_slippage", "integer"),
+    # Once accepted as an order of 0 base units (the decimal context underflowed).
+    bad("amount-underflows-to-zero", PREFIX + b"1e-999999999}", "invalid_amount", "exponent"),
+    # Once rounded by the 28-digit context to 1 SOL, and executed as 1 SOL.
+    bad("amount-more-digits-than-a-decimal-context", PREFIX + b"1.0000000000000000000000000000001}",
+        "invalid_amount", "decimal places"),
+    bad("amount-41-significant-digits", PREFIX + b"1." + b"1" * 40 + b"}", "invalid_amount",
+        "digits"),
+    # Once executed as a market order.
+    bad("type-limit", order(type="limit"), "unsupported_order_type", "'market'"),
+    bad("type-unknown", order(type="twap"), "unsupported_order_type", "'market'"),
+    bad("unknown-field", order(limitPrice="150"), "unknown_field", "'limitPrice'"),
+    bad("huge-exponent-in-an-unknown-field", PREFIX + b'1, "x": 1e999999999}', "unknown_field",
+        "'x'"),
 ]
 # fmt: on
 

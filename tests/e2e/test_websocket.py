@@ -286,6 +286,14 @@ async def test_an_order_sent_as_the_first_message_is_accepted_and_streamed(
                      "invalid_slippage", id="slippage-zero"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":"1","pad":"'
                      + "x" * 20_000 + '"}', "payload_too_large", id="too-large"),
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"type":"limit"}',
+                     "unsupported_order_type", id="type-limit"),
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"limitPrice":"1"}',
+                     "unknown_field", id="unknown-field"),
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1e-999999999}',
+                     "invalid_amount", id="amount-underflows-to-zero"),
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"x":1e999999999}',
+                     "unknown_field", id="huge-exponent-in-an-unknown-field"),
     ],
 )  # fmt: skip
 async def test_an_invalid_order_over_the_socket_gets_an_error_and_a_1008_close(

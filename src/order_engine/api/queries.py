@@ -162,10 +162,13 @@ def decode_page_key(cursor: str) -> PageKey:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, order_id = orjson.loads(raw)
-        key = PageKey(datetime.fromisoformat(created_at), UUID(order_id))
-    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
+        when = datetime.fromisoformat(created_at)
+        # In UTC here, where a time at the calendar's edge (year 1 at +23:59) can
+        # still be refused, rather than overflow in the store's conversion.
+        key = PageKey(when.astimezone(UTC), UUID(order_id)) if when.tzinfo else None
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError, OverflowError):
         key = None
-    if key is None or key.created_at.tzinfo is None:
+    if key is None:
         raise invalid_parameter(
             "cursor", "query", "expected the nextCursor of a previous page", INVALID_CURSOR
         )

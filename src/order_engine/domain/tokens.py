@@ -8,9 +8,21 @@ ever reaches a balance.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import (
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Subnormal,
+    Underflow,
+    localcontext,
+)
 
 from order_engine.domain.errors import ErrorCode, ValidationError
 
@@ -67,9 +79,31 @@ class TokenRegistry:
         return sorted(self._by_symbol)
 
 
-def to_base_units(ui_amount: Decimal | str | int | float, token: Token) -> int:
-    """Convert a UI amount to base units, refusing anything that would round.
+# The grammar of an amount written as text: ASCII digits, one optional point and an
+# optional exponent. ``Decimal()`` alone would also take "1_000" and other
+# scripts' digits ("\u0663" is 3).
+_DECIMAL_TEXT = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+_NON_FINITE_TEXT = re.compile(r"\s*[+-]?(?:inf|infinity|s?nan)\s*", re.IGNORECASE)
+# Bounds on an amount's digits and scale, checked before any arithmetic: every
+# amount inside them converts exactly in ``_EXACT`` (u64 has 20 digits, and no
+# token has more than 18 decimals), and nothing outside them is an amount.
+MAX_AMOUNT_DIGITS = 40
+MAX_AMOUNT_SCALE = 40
+# Arithmetic that refuses instead of rounding: any inexact or rounded step traps.
+_EXACT = Context(
+    prec=2 * MAX_AMOUNT_DIGITS + MAX_AMOUNT_SCALE,
+    Emax=999,
+    Emin=-999,
+    traps=[InvalidOperation, Inexact, Rounded, Overflow, Underflow, Subnormal, DivisionByZero],
+)
 
+
+def to_base_units(ui_amount: Decimal | str | int | float, token: Token) -> int:
+    """Convert a UI amount to base units exactly, or refuse it.
+
+    Never rounds: an amount with more decimals than the token has, more than
+    ``MAX_AMOUNT_DIGITS`` significant digits, or an exponent beyond
+    ``MAX_AMOUNT_SCALE``, is refused, as is anything under one base unit.
     Raises ``ValidationError(INVALID_AMOUNT)`` with a message that says what
     was expected and what arrived.
     """
@@ -79,20 +113,39 @@ def to_base_units(ui_amount: Decimal | str | int | float, token: Token) -> int:
         # repr() of a float is the shortest string that round-trips, so 0.1
         # stays 0.1 rather than 0.1000000000000000055...
         ui_amount = repr(ui_amount)
+    if isinstance(ui_amount, str) and not (
+        _DECIMAL_TEXT.fullmatch(ui_amount) or _NON_FINITE_TEXT.fullmatch(ui_amount)
+    ):
+        raise _bad(ui_amount, "a decimal number such as 10 or 0.25")
     try:
         value = Decimal(ui_amount.strip() if isinstance(ui_amount, str) else ui_amount)
     except (InvalidOperation, ValueError, TypeError):
         raise _bad(ui_amount, "a decimal number") from None
     if not value.is_finite():
         raise _bad(ui_amount, "a finite number")
-    if value <= 0:
-        raise _bad(ui_amount, "a positive amount")
-    if value > token.to_ui(U64_MAX):
+    if value > token.to_ui(U64_MAX):  # a comparison is exact at any exponent
         raise _bad(ui_amount, f"at most {token.to_ui(U64_MAX)} {token.symbol} (u64 limit)")
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > token.decimals:
-        raise _bad(ui_amount, f"at most {token.decimals} decimal places for {token.symbol}")
-    return int(value.scaleb(token.decimals))
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # noqa: S101 - finite, checked above
+    significant = len(digits) - next((i for i, d in enumerate(digits) if d), len(digits))
+    if sign or not any(digits):
+        raise _bad(ui_amount, "a positive amount")
+    if significant > MAX_AMOUNT_DIGITS or not -MAX_AMOUNT_SCALE <= exponent <= MAX_AMOUNT_SCALE:
+        raise _bad(
+            ui_amount,
+            f"at most {MAX_AMOUNT_DIGITS} digits and an exponent within \u00b1{MAX_AMOUNT_SCALE}",
+        )
+    try:
+        with localcontext(_EXACT):
+            scaled = value.scaleb(token.decimals)
+            if scaled != scaled.to_integral_value():
+                raise _bad(ui_amount, f"at most {token.decimals} decimal places for {token.symbol}")
+            base = int(scaled)
+    except ArithmeticError:  # a trap: this amount cannot be converted exactly
+        raise _bad(ui_amount, "an amount that converts exactly to base units") from None
+    if base < 1:
+        raise _bad(ui_amount, f"at least one base unit ({token.to_ui(1)} {token.symbol})")
+    return base
 
 
 def _bad(raw: object, expected: str) -> ValidationError:

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -176,6 +177,37 @@ async def test_a_refused_order_releases_its_key_for_a_retry(api_settings: Settin
         engine.gateway.backpressure.max_depth = 0  # the bound lifted: the retry goes through
         status, _, _ = await post_order(session, url, order("1"), idempotency_key="k")
         assert status == 201
+
+
+async def test_under_backpressure_a_keyed_request_writes_no_reservation(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backpressure comes before the reservation: an overload costs no write per
+    refused request (it cost one reservation and one abandon each before)."""
+    settings = api_settings.model_copy(update={"max_queue_depth": 1, "queue_depth_cache_s": 0.0})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        for _ in range(2):  # no workers: the queue only grows
+            assert (await post_order(session, url, order("1")))[0] == 201
+        store = engine.gateway.idempotency.store
+        calls: list[str] = []
+        for name in ("begin", "abandon"):
+            real = getattr(store, name)
+
+            async def counted(*args: Any, _real: Any = real, _name: str = name) -> Any:
+                calls.append(_name)
+                return await _real(*args)
+
+            monkeypatch.setattr(store, name, counted)
+        for attempt in range(3):
+            status, _, body = await post_order(
+                session, url, order("1"), idempotency_key=f"k{attempt}"
+            )
+            assert (status, body["code"]) == (503, "queue_full")
+        assert calls == []
 
 
 def _sol_usdc(engine: Engine, amount: str) -> OrderRequest:

@@ -434,6 +434,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
                 max_attempts=settings.max_attempts,
                 lease_s=settings.lease_s,
                 poll_interval_s=_poll_interval_s(settings),
+                max_price_impact_bps=settings.max_price_impact_bps,
                 fees=FeePolicy(
                     compute_units_per_leg=settings.compute_unit_limit,
                     micro_lamports_per_cu=settings.compute_unit_price,

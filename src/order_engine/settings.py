@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     default_slippage_bps: int = Field(
         50, ge=1, le=5000, description="DEFAULT_SLIPPAGE_BPS: when an order gives none."
     )
+    max_price_impact_bps: int = Field(
+        1_000,
+        ge=0,
+        le=10_000,
+        description="MAX_PRICE_IMPACT_BPS: an order whose chosen route moves the price more "
+        "than this (basis points, fee excluded) fails before signing with "
+        "price_impact_too_high; 0 = no bound.",
+    )
     compute_unit_limit: int = Field(
         300_000, ge=1, description="COMPUTE_UNIT_LIMIT: per transaction (one swap leg)."
     )

@@ -65,7 +65,9 @@ async def no_subscriptions_left(engine: Engine) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    settings = engine_settings(tmp_path_factory.mktemp("ws"))
+    # No price-impact bound: some tests sell more than any pool absorbs, to reach
+    # the chain's own refusals (insufficient funds).
+    settings = engine_settings(tmp_path_factory.mktemp("ws"), max_price_impact_bps=0)
     async with (
         running_engine(settings) as engine,
         serving(engine) as url,
@@ -491,3 +493,29 @@ async def test_selling_more_sol_than_the_wallet_holds_streams_failed_as_insuffic
     assert failed["attempts"] == 1
     assert engine.simulator is not None
     assert engine.simulator.executions(failed["txHash"]) == 1  # it landed, and failed
+
+
+async def test_an_order_whose_route_moves_the_price_too_far_fails_before_signing(
+    tmp_path: Path,
+) -> None:
+    """10,000,000 SOL once filled at a 99% loss; now it fails with the impact named,
+    and nothing is signed or sent."""
+    settings = engine_settings(tmp_path, max_price_impact_bps=500)
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        order_id = await submit(session, url, order("10000000"))
+        stream = await follow(session, url, order_id)
+        failed = stream.messages[-1]
+        assert stream.statuses[-1] == "failed", failed
+        assert failed["code"] == "price_impact_too_high", failed
+        assert "maxPriceImpactBps 500" in failed["error"], failed
+        assert "submitted" not in stream.statuses  # failed before signing
+        stored = await engine.repo.get(uuid.UUID(order_id))
+        assert stored is not None
+        assert stored.tx is None
+        # A small order on the same engine still fills.
+        small = await submit(session, url, order("1"))
+        assert (await follow(session, url, small)).statuses[-1] == "confirmed"

@@ -52,6 +52,7 @@ from order_engine.domain.errors import (
     TransientError,
 )
 from order_engine.domain.order import Order, OrderEvent, OrderStatus, SignedTx, Trigger
+from order_engine.domain.routing import RoutePlan
 from order_engine.ports.bus import EventBus
 from order_engine.ports.chain import (
     Chain,
@@ -100,6 +101,17 @@ def _stale_accounts(err: str) -> bool:
     return any(name in lowered for name in _STALE_ACCOUNT_ERRORS)
 
 
+def check_price_impact(plan: RoutePlan, max_bps: int) -> None:
+    """Refuse, before anything is signed, a route that moves the price more than
+    ``max_bps``: an order that would fill at a ruinous price fails instead."""
+    if max_bps and plan.price_impact_bps > max_bps:
+        raise PermanentError(
+            f"price impact {plan.price_impact_bps:.2f} bps on {plan.venue} exceeds "
+            f"maxPriceImpactBps {max_bps}: expected a smaller order (nothing was signed)",
+            code=ErrorCode.PRICE_IMPACT_TOO_HIGH,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Rebuild:
     """Why the stored transaction can never execute, with the evidence recorded."""
@@ -118,6 +130,7 @@ class ExecutorConfig:
     rebroadcast_every: int = 2  # polls between rebroadcasts of the same bytes
     max_rebuilds: int = 3  # re-signs (after expiry or stale accounts) before giving up
     max_poll_failures: int = 20  # consecutive RPC failures while waiting to land
+    max_price_impact_bps: int = 0  # 0: no bound (see check_price_impact)
     fees: FeePolicy = dataclasses.field(
         default_factory=lambda: FeePolicy(
             compute_units_per_leg=300_000, micro_lamports_per_cu=50_000
@@ -289,6 +302,7 @@ class OrderExecutor:
         )
         routed = self.observe.since("routing", started)
         plan = decision.plan
+        check_price_impact(plan, self.cfg.max_price_impact_bps)
         plan_view = self.present.plan(plan, order.output_mint)
         quotes = [self.present.quote(q) for q in plan.alternatives]
         unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]

@@ -24,6 +24,26 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16_384, ge=256, description="MAX_BODY_BYTES: larger request bodies get 413."
     )
+    max_ws_message_bytes: int = Field(
+        16_384,
+        ge=256,
+        le=16 * 1024 * 1024,
+        description="MAX_WS_MESSAGE_BYTES: a larger WebSocket frame or message closes the "
+        "socket (1009), before it is buffered.",
+    )
+    max_connections: int = Field(
+        1_000,
+        ge=1,
+        description="MAX_CONNECTIONS: concurrent connections and requests one API process "
+        "serves; beyond it new ones get 503 at once.",
+    )
+    body_read_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="BODY_READ_TIMEOUT_S: a request body not received whole within this "
+        "gets 408 (a slow upload cannot hold a request slot).",
+    )
     ws_auth_timeout_s: float = Field(
         3.0,
         gt=0,

@@ -15,6 +15,7 @@ import uvicorn
 
 from order_engine.api.app import create_app
 from order_engine.bootstrap import Engine, build_engine
+from order_engine.cli.serving import server_limits
 from order_engine.settings import Settings
 
 
@@ -62,7 +63,14 @@ async def serving(engine: Engine) -> AsyncIterator[str]:
     """Serve ``engine`` over real HTTP/WebSocket on loopback; yields the base URL."""
     port = _free_port()
     app = create_app(engine.settings, engine=engine)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        **server_limits(engine.settings),
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):

@@ -96,7 +96,9 @@ def create_app(
     app.include_router(account_ws_router)
     app.include_router(metrics_router)
     install_dashboard(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_read_timeout_s
+    )
     app.add_middleware(FreshLogContext)
     redact_api_keys_in_server_logs()
     return app

@@ -15,6 +15,7 @@ of a connection reset in the middle of its upload.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -25,10 +26,15 @@ from order_engine.api.errors import problem
 from order_engine.domain.errors import ErrorCode
 
 
+class _ClientLeft(Exception):
+    pass
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s  # the whole body, however it is chunked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -38,20 +44,24 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        seen = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away before sending its whole body
-            chunk = message.get("body", b"")
-            seen += len(chunk)
-            if seen > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                chunks = await self._read(receive)
+        except _ClientLeft:
+            return
+        except TimeoutError:
+            response = problem(
+                408,
+                "request_timeout",
+                f"request body not received within {self.timeout_s:g} s: expected the whole "
+                "body at once (an order is a few hundred bytes)",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        if chunks is None:
+            await self._refuse(scope, receive, send)
+            return
         body = b"".join(chunks)
         replayed = False
 
@@ -63,6 +73,22 @@ class BodySizeLimit:
             return await receive()  # after the body: only http.disconnect is left
 
         await self.app(scope, replay, send)
+
+    async def _read(self, receive: Receive) -> list[bytes] | None:
+        """The body's chunks; ``None`` once it passes the limit (or the client left)."""
+        chunks: list[bytes] = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise _ClientLeft  # before sending its whole body
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(

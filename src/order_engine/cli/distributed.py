@@ -100,6 +100,7 @@ def api(
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
         ws_ping_interval=20,
+        **serving.server_limits(settings),
     )
 
 

@@ -61,6 +61,7 @@ def serve(
             access_log=settings.access_log,
             reload_dirs=[os.path.dirname(os.path.dirname(__file__))],
             log_level=settings.log_level.lower(),
+            **serving.server_limits(settings),
         )
         return
     from order_engine.api.app import create_app
@@ -75,6 +76,7 @@ def serve(
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
         ws_ping_interval=20,
+        **serving.server_limits(settings),
     )
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from order_engine.settings import Settings
+
 
 def exit_zero_after_drain() -> None:
     """Uvicorn drains on SIGINT/SIGTERM, then re-raises the signal so that the
@@ -64,3 +66,13 @@ def run_server(app: Any, **config: Any) -> None:
                 typer.secho(line, err=True, fg=typer.colors.GREEN, bold=True)
 
     AnnouncingServer(uvicorn.Config(app, **config)).run()
+
+
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """What uvicorn bounds at the edge, before the app sees anything: WebSocket
+    frames and messages (``MAX_WS_MESSAGE_BYTES``, instead of its 16 MiB default) and
+    concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it)."""
+    return {
+        "ws_max_size": settings.max_ws_message_bytes,
+        "limit_concurrency": settings.max_connections,
+    }

@@ -272,6 +272,35 @@ async def test_a_burst_over_the_rate_limit_gets_429_with_retry_after_per_key(
         assert 'order_engine_requests_rejected_total{reason="rate_limited"} 3.0' in text
 
 
+async def test_without_keys_callers_are_rate_limited_by_their_address(
+    api_settings: Settings,
+) -> None:
+    settings = api_settings.model_copy(update={"rate_limit_per_s": 0.5, "rate_limit_burst": 3})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        statuses = [(await get_json(session, url, "/api/orders"))[0] for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        async with session.ws_connect(ws_url(url)) as ws:
+            refused = await read_to_close(ws)
+        assert refused.close_code == 4429
+
+
+async def test_refused_keys_are_rate_limited_per_address(api_settings: Settings) -> None:
+    settings = api_settings.model_copy(update={"rate_limit_per_s": 0.5, "rate_limit_burst": 3})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        await new_key(engine)
+        guess = "oek_0123456789_" + "C" * 43
+        statuses = [(await get_json(session, url, "/api/orders", key=guess))[0] for _ in range(5)]
+        assert statuses == [401, 401, 401, 429, 429]
+
+
 async def test_a_first_message_carrying_key_and_order_is_held_to_the_size_limit_and_parsed_once(
     api_settings: Settings,
 ) -> None:

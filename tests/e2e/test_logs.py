@@ -44,7 +44,7 @@ def _parsed(buffer: io.StringIO) -> list[dict[str, Any]]:
 async def test_every_log_line_of_an_orders_life_carries_its_order_id(
     tmp_path: Path, log_lines: io.StringIO
 ) -> None:
-    settings = engine_settings(tmp_path, log_level="DEBUG", max_price_impact_bps=0)
+    settings = engine_settings(tmp_path, log_level="DEBUG")
     async with (
         running_engine(settings) as engine,
         serving(engine) as url,

@@ -65,9 +65,7 @@ async def no_subscriptions_left(engine: Engine) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
-    # No price-impact bound: some tests sell more than any pool absorbs, to reach
-    # the chain's own refusals (insufficient funds).
-    settings = engine_settings(tmp_path_factory.mktemp("ws"), max_price_impact_bps=0)
+    settings = engine_settings(tmp_path_factory.mktemp("ws"))
     async with (
         running_engine(settings) as engine,
         serving(engine) as url,

@@ -20,11 +20,7 @@ from tests.support.harness import engine_settings, running_engine
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     """Workers running, no RPC faults, seed 7, time scale 0."""
-    # No price-impact bound: these tests drive large orders into the chain's own
-    # refusals (slippage, funds); the guard has its own test (tests/e2e).
-    settings = engine_settings(
-        tmp_path, worker_concurrency=20, sim_zero_scale_slot_ms=0, max_price_impact_bps=0
-    )
+    settings = engine_settings(tmp_path, worker_concurrency=20, sim_zero_scale_slot_ms=0)
     async with running_engine(settings) as running:
         yield running
 
@@ -32,6 +28,6 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 @pytest.fixture
 async def idle_engine(tmp_path: Path) -> AsyncIterator[Engine]:
     """The same engine with no workers: the test delivers jobs itself."""
-    settings = engine_settings(tmp_path, sim_zero_scale_slot_ms=0, max_price_impact_bps=0)
+    settings = engine_settings(tmp_path, sim_zero_scale_slot_ms=0)
     async with running_engine(settings, workers=False) as running:
         yield running

@@ -31,6 +31,9 @@ def engine_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "lease_s": 5.0,
         "reconcile_interval_s": 3600.0,
         "log_level": "WARNING",
+        # Many tests sell more than any pool absorbs, to reach the chain's own
+        # refusals (slippage, funds); the price-impact guard is tested where it is set.
+        "max_price_impact_bps": 0,
         "_env_file": None,
     }
     values.update(overrides)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from order_engine.adapters.venues.snapshots import AmmV4Snapshot, CpmmSnapshot
+from order_engine.app.executor import check_price_impact
 from order_engine.app.txbuilder import leg_minimums
-from order_engine.domain.errors import InsufficientLiquidityError, NoRouteError
+from order_engine.domain.errors import (
+    ErrorCode,
+    InsufficientLiquidityError,
+    NoRouteError,
+    PermanentError,
+)
 from order_engine.domain.routing import (
     BPS,
+    RoutePlan,
     RouterConfig,
     best_single,
     ensure_plan,
@@ -20,6 +29,7 @@ from order_engine.domain.routing import (
     plan_two_hop,
     split_two,
 )
+from order_engine.settings import Settings
 
 SOL, USDC, BONK = "sol-mint", "usdc-mint", "bonk-mint"
 CFG = RouterConfig()
@@ -206,3 +216,23 @@ def test_the_bisected_two_pool_split_matches_the_greedy_slices_with_a_few_evalua
         # The same grid optimum, up to the last slice's remainder greedy places.
         assert abs(out - best) * BPS <= best
     assert sum(p.evaluations for p in pools) <= 4 * 7
+
+
+def test_a_route_past_the_price_impact_bound_is_refused_before_signing_and_names_the_impact() -> (
+    None
+):
+    plan = RoutePlan(
+        hops=(),
+        amount_in=1,
+        expected_out=1,
+        min_out=1,
+        price_impact_bps=Decimal("9983.31"),
+        reason="test",
+    )
+    with pytest.raises(PermanentError) as refused:
+        check_price_impact(plan, 1_000)
+    assert refused.value.code is ErrorCode.PRICE_IMPACT_TOO_HIGH
+    assert "9983.31 bps" in refused.value.message
+    check_price_impact(plan, 0)  # 0: no bound
+    check_price_impact(plan, 10_000)
+    assert Settings(_env_file=None).max_price_impact_bps == 1_000  # type: ignore[call-arg]

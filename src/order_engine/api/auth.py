@@ -4,7 +4,7 @@ A key arrives as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; a
 WebSocket may also send it as ``?apiKey=<key>`` or in its first message
 (``{"apiKey": "<key>"}``, which may also be the order itself). The modes and
 the key format are in ``app/access.py``. Rate limits apply per key; anonymous
-callers (open mode) have no key to count against.
+callers (open mode) count against their client address, and so do refused keys.
 """
 
 from __future__ import annotations
@@ -53,23 +53,43 @@ def presented_key(headers: Mapping[str, str], query: Mapping[str, str] | None = 
     return None
 
 
-async def admit(gateway: Gateway, caller: Caller) -> None:
-    """Take a token from the caller's bucket; raise a 429 problem when there is none."""
+def bucket_of(caller: Caller, client: str | None) -> str | None:
+    """Whose tokens a request takes: its key's, or (open mode) its address's."""
+    if caller.owner is not None:
+        return caller.owner
+    return None if client is None else f"anonymous:{client}"
+
+
+async def admit(gateway: Gateway, caller: Caller, client: str | None = None) -> None:
+    """Take a token from the caller's bucket (its key's; without a key, its client
+    address's); raise a 429 problem when there is none."""
     limiter = gateway.rate_limiter
-    if limiter is None or caller.owner is None:
+    bucket = bucket_of(caller, client)
+    if limiter is None or bucket is None:
         return
-    wait = await limiter.acquire(caller.owner)
+    wait = await limiter.acquire(bucket)
     if wait > 0:
         gateway.metrics.rejected("rate_limited")
         limit = getattr(limiter, "rate", 0.0)
         raise rate_limited(wait, limit, getattr(limiter, "burst", 0))
 
 
-async def identify(gateway: Gateway, presented: str | None) -> Caller:
+async def identify(gateway: Gateway, presented: str | None, client: str | None = None) -> Caller:
+    """The caller behind ``presented``. A refused key also costs a token from the
+    client address's failure bucket, so guessing keys is rate limited like anything
+    else (a 429 once that bucket is empty)."""
     try:
         caller = await gateway.auth.authenticate(presented)
     except Unauthorized as exc:
         gateway.metrics.rejected("unauthorized")
+        limiter = gateway.rate_limiter
+        if limiter is not None and client is not None and exc.reason != "missing":
+            wait = await limiter.acquire(f"auth-failures:{client}")
+            if wait > 0:
+                gateway.metrics.rejected("rate_limited")
+                raise rate_limited(
+                    wait, getattr(limiter, "rate", 0.0), getattr(limiter, "burst", 0)
+                ) from None
         raise unauthorized(exc.message) from None
     if caller.owner is not None:
         structlog.contextvars.bind_contextvars(apiKey=caller.owner)
@@ -83,8 +103,9 @@ async def authenticated(
 ) -> Caller:
     """The FastAPI dependency of every ``/api`` route: 401 or 429 problem, or the caller."""
     engine: Engine = request.app.state.engine
-    caller = await identify(engine.gateway, presented_key(request.headers))
-    await admit(engine.gateway, caller)
+    client = request.client.host if request.client else None
+    caller = await identify(engine.gateway, presented_key(request.headers), client)
+    await admit(engine.gateway, caller, client)
     return caller
 
 
@@ -96,6 +117,7 @@ async def authenticate_socket(
     message for a refusal."""
     gateway = engine.gateway
     first: dict[str, Any] | None = None
+    client = websocket.client.host if websocket.client else None
     try:
         presented = presented_key(websocket.headers, websocket.query_params)
         if presented is None and await gateway.auth.enforced():
@@ -111,23 +133,25 @@ async def authenticate_socket(
                 gateway.metrics.rejected("unauthorized")
                 raise SocketRejected(UNAUTHORIZED, MISSING_KEY, CLOSE_UNAUTHORIZED)
             presented = key
-        caller = await identify(gateway, presented)
-        await admit(gateway, caller)
+        caller = await identify(gateway, presented, client)
+        await admit(gateway, caller, client)
     except RequestProblem as refused:
         close_code = CLOSE_RATE_LIMITED if refused.code == RATE_LIMITED else CLOSE_UNAUTHORIZED
         raise SocketRejected(refused.code, refused.message, close_code) from None
     return caller, first
 
 
-async def key_in_message(engine: Engine, caller: Caller, message: dict[str, Any] | None) -> Caller:
+async def key_in_message(
+    engine: Engine, caller: Caller, message: dict[str, Any] | None, client: str | None = None
+) -> Caller:
     """An open-mode socket whose order message names a key is that key's caller (and
     takes a token from that key's bucket)."""
     key = (message or {}).get("apiKey")
     if not caller.anonymous or not isinstance(key, str):
         return caller
     try:
-        keyed = await identify(engine.gateway, key[:MAX_KEY_CHARS])
-        await admit(engine.gateway, keyed)
+        keyed = await identify(engine.gateway, key[:MAX_KEY_CHARS], client)
+        await admit(engine.gateway, keyed, client)
     except RequestProblem as refused:
         close_code = CLOSE_RATE_LIMITED if refused.code == RATE_LIMITED else CLOSE_UNAUTHORIZED
         raise SocketRejected(refused.code, refused.message, close_code) from None

@@ -157,7 +157,8 @@ async def _submit_from_message(
                 f"the order message is not a JSON object: expected {ORDER_SHAPE}",
                 CLOSE_POLICY,
             )
-        caller = await key_in_message(engine, caller, message)
+        client = websocket.client.host if websocket.client else None
+        caller = await key_in_message(engine, caller, message, client)
     key = _idempotency_key(websocket, message)
     order = {name: value for name, value in message.items() if name not in ENVELOPE}
     try:

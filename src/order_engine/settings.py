@@ -173,6 +173,13 @@ class Settings(BaseSettings):
         description="AUTH_MODE: auto = open until an API key exists, then keys required; "
         "required = keys always required (`order-engine api`); off = no keys needed (insecure).",
     )
+    open_mode_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description="OPEN_MODE_HOSTS: while no key is required (AUTH_MODE=off, or auto "
+        "before the first key), only requests whose Host, and Origin if any, name one of "
+        "these hosts are served (403 otherwise): a web page elsewhere, or a DNS-rebound "
+        'name, cannot trade the wallet. JSON list, e.g. ["127.0.0.1","engine.internal"].',
+    )
     auth_cache_s: float = Field(
         2.0,
         ge=0,

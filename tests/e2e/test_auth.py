@@ -267,9 +267,61 @@ async def test_a_burst_over_the_rate_limit_gets_429_with_retry_after_per_key(
         assert (await get_json(session, url, "/api/orders", key=bob))[0] == 200
         await asyncio.sleep(0.6)  # a token every 0.5 s
         assert (await get_json(session, url, "/api/orders", key=alice))[0] == 200
-        async with session.get(url + "/metrics") as response:
+        async with session.get(url + "/metrics", headers=bearer(bob)) as response:
             text = await response.text()
         assert 'order_engine_requests_rejected_total{reason="rate_limited"} 3.0' in text
+
+
+async def test_metrics_need_a_key_once_keys_are_enforced(api_settings: Settings) -> None:
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.get(url + "/metrics") as response:
+            assert response.status == 200  # open mode (loopback only)
+        key = await new_key(engine)
+        async with session.get(url + "/metrics") as response:
+            await problem_of(response, 401, "unauthorized")
+        async with session.get(url + "/metrics", headers=bearer(key)) as response:
+            assert response.status == 200
+            assert "order_engine_queue_depth" in await response.text()
+
+
+async def test_while_open_only_loopback_hosts_and_origins_are_served(
+    api_settings: Settings,
+) -> None:
+    """No key yet: a DNS-rebound name or another site's page must not trade the wallet."""
+    async with (
+        running_engine(api_settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        port = url.rsplit(":", 1)[1]
+        for headers in (
+            {"Host": f"evil.example:{port}"},
+            {"Origin": "https://evil.example"},
+            {"Host": f"localhost:{port}", "Origin": "http://127.0.0.1.evil.example"},
+        ):
+            async with session.post(url + EXECUTE, json=order("1"), headers=headers) as response:
+                body = await problem_of(response, 403, "forbidden_host")
+            assert "OPEN_MODE_HOSTS" in body["message"]
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(ws_url(url), headers={"Origin": "https://evil.example"})
+        assert refused.value.status == 403
+        # A page served by the engine itself (same origin) works, as does a plain client.
+        same_origin = {"Origin": f"http://localhost:{port}", "Host": f"localhost:{port}"}
+        async with session.post(url + EXECUTE, json=order("1"), headers=same_origin) as response:
+            assert response.status == 201
+        async with session.ws_connect(ws_url(url), headers={"Origin": url}) as ws:
+            await ws.send_str(orjson.dumps(order("1")).decode())
+            assert "orderId" in await receive_json(ws)
+        # Once a key exists the check stands aside: the key is what protects the API.
+        key = await new_key(engine)
+        async with session.get(
+            url + "/api/orders", headers={**bearer(key), "Host": f"engine.example:{port}"}
+        ) as response:
+            assert response.status == 200
 
 
 async def test_without_keys_callers_are_rate_limited_by_their_address(

@@ -284,8 +284,6 @@ async def test_an_order_sent_as_the_first_message_is_accepted_and_streamed(
                      id="no-pool"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"slippageBps":0}',
                      "invalid_slippage", id="slippage-zero"),
-        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":"1","pad":"'
-                     + "x" * 20_000 + '"}', "payload_too_large", id="too-large"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"type":"limit"}',
                      "unsupported_order_type", id="type-limit"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"limitPrice":"1"}',

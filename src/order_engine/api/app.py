@@ -20,6 +20,7 @@ from order_engine.api.metrics_route import router as metrics_router
 from order_engine.api.middleware import (
     BodySizeLimit,
     FreshLogContext,
+    LoopbackWhileOpen,
     redact_api_keys_in_server_logs,
 )
 from order_engine.api.problems import install_openapi, install_parameter_validation
@@ -99,6 +100,7 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_read_timeout_s
     )
+    app.add_middleware(LoopbackWhileOpen, hosts=settings.open_mode_hosts)
     app.add_middleware(FreshLogContext)
     redact_api_keys_in_server_logs()
     return app

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from order_engine.api.routes import CallerDep
+
 if TYPE_CHECKING:
     from order_engine.bootstrap import Engine
 
@@ -20,7 +22,10 @@ router = APIRouter()
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, caller: CallerDep) -> Response:
+    """Needs a key whenever keys are enforced (a scraper sends it as a bearer token):
+    the metrics tell how much and what an account trades."""
+    del caller
     engine: Engine = request.app.state.engine
     body = await engine.metrics.render(engine.queue.depth, engine.ws_connections)
     return Response(body, media_type=engine.metrics.content_type)

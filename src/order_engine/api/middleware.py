@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from urllib.parse import urlsplit
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -136,3 +137,55 @@ def redact_api_keys_in_server_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactApiKeys) for f in logger.filters):
             logger.addFilter(RedactApiKeys())
+
+
+class LoopbackWhileOpen:
+    """While the API needs no key, serve only requests addressed to an allowed host
+    (``OPEN_MODE_HOSTS``, loopback by default) and, when they carry an ``Origin``,
+    sent from a page of such a host: a DNS-rebound name, or a cross-site WebSocket
+    from a page the user happens to visit, gets a 403 instead of the wallet.
+    Once keys are enforced a request without a key is a 401 anyway, and browsers
+    cannot attach one for another site, so the check stands aside."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str]) -> None:
+        self.app = app
+        self.hosts = frozenset(h.lower().strip("[]") for h in hosts)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not await self._open(scope):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        host = _hostname(headers.get(b"host", b"").decode("latin-1"))
+        origin = headers.get(b"origin")
+        refused = None
+        if host not in self.hosts:
+            refused = f"Host {host[:60]!r}"
+        elif origin is not None:
+            origin_host = _hostname(urlsplit(origin.decode("latin-1")).netloc)
+            if origin_host not in self.hosts:
+                refused = f"Origin {origin.decode('latin-1')[:80]!r}"
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"{refused} is not allowed while the API is open (no API key required): expected "
+            f"one of {', '.join(sorted(self.hosts))} (OPEN_MODE_HOSTS), or create an API key"
+        )
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            return
+        await problem(403, "forbidden_host", message)(scope, receive, send)
+
+    @staticmethod
+    async def _open(scope: Scope) -> bool:
+        engine = getattr(scope["app"].state, "engine", None)
+        return engine is not None and not await engine.gateway.auth.enforced()
+
+
+def _hostname(netloc: str) -> str:
+    """The host of ``host[:port]`` (or ``[v6]:port``), lower-cased."""
+    netloc = netloc.strip().lower()
+    if netloc.startswith("["):
+        return netloc[1:].partition("]")[0]
+    return netloc.rpartition(":")[0] if netloc.count(":") == 1 else netloc

@@ -177,3 +177,26 @@ def test_a_key_in_a_websocket_url_is_redacted_from_server_logs() -> None:
     assert "SECRETSECRET" not in text
     assert "apiKey=[redacted]&x=1" in text
     assert "after=0" in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/orders/execute?%61piKey=oek_0123456789_SECRETSECRET",  # percent-encoded name
+        "/api/orders/execute?APIKEY=oek_0123456789_SECRETSECRET&orderId=1",
+        "/api/orders/execute?orderId=1&api%5Fkey=oek_0123456789_SECRETSECRET",
+        "/api/orders/execute?orderId=1&apiKey=oek_0123456789_SECRET%53ECRET",
+        "/api/orders/execute?+apiKey=oek_0123456789_SECRETSECRET",
+    ],
+)
+def test_a_key_is_redacted_however_its_parameter_name_is_spelled(path: str) -> None:
+    record = logging.LogRecord(
+        "uvicorn.error", logging.INFO, __file__, 1, '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", path), None,
+    )  # fmt: skip
+    assert RedactApiKeys().filter(record)
+    text = record.getMessage()
+    assert "SECRET" not in text, text
+    assert "=[redacted]" in text
+    if "orderId=1" in path:
+        assert "orderId=1" in text

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -114,19 +113,43 @@ class FreshLogContext:
         await self.app(scope, receive, send)
 
 
-class RedactApiKeys(logging.Filter):
-    """Blanks ``apiKey=...`` in log records: uvicorn logs each WebSocket's path with
-    its query string, and a key passed as ``?apiKey=`` must not land in logs."""
+# Query parameters that carry a secret, compared after percent-decoding and
+# case-folding the name: ``%61piKey``, ``APIKEY`` and ``api%5Fkey`` are all keys.
+SECRET_PARAMETERS = frozenset({"apikey", "api_key", "api-key", "key", "token", "ticket"})
 
-    _KEY = re.compile(r"(apiKey=)[^&\s\"']+", re.IGNORECASE)
+
+def redact_query(text: str) -> str:
+    """``text`` with the value of every secret query parameter of every URL in it
+    blanked. Each ``?query`` is parsed into its parameters and each name decoded
+    before it is compared, so no spelling of a name slips past a pattern."""
+    if "?" not in text:
+        return text
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        path, mark, query = word.partition("?")
+        if not mark:
+            continue
+        quoted = query.endswith('"')
+        pairs = (query[:-1] if quoted else query).split("&")
+        for j, pair in enumerate(pairs):
+            name, _, _ = pair.partition("=")
+            if unquote_plus(name).strip().lower() in SECRET_PARAMETERS:
+                pairs[j] = f"{name}=[redacted]"
+        words[i] = f"{path}?{'&'.join(pairs)}" + ('"' if quoted else "")
+    return " ".join(words)
+
+
+class RedactApiKeys(logging.Filter):
+    """Blanks secret query parameters (``apiKey=...``, however spelled) in log
+    records: uvicorn logs each WebSocket's path with its query string, and a key
+    passed as ``?apiKey=`` must not land in logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = self._KEY.sub(r"\1[redacted]", record.msg)
+            record.msg = redact_query(record.msg)
         if isinstance(record.args, tuple):
             record.args = tuple(
-                self._KEY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
+                redact_query(arg) if isinstance(arg, str) else arg for arg in record.args
             )
         return True
 

@@ -58,6 +58,7 @@ SWAP_FIXED_ACCOUNTS = 15
 EXCEEDED_AMOUNT_SLIPPAGE_TOLERANCE = "ExceededAmountSlippageTolerance"
 PAIR_INSUFFICIENT_LIQUIDITY = "PairInsufficientLiquidity"
 BIN_ARRAY_NOT_FOUND = "BinArrayNotFound"
+INSUFFICIENT_OUT_AMOUNT = "InsufficientOutAmount"
 INVALID_TOKEN_MINT = "InvalidTokenMint"  # noqa: S105 - an error name
 POOL_DISABLED = "PoolDisabled"
 

@@ -253,6 +253,10 @@ def meteora_dlmm(inv: Invocation) -> int:
         )
     except DlmmError as exc:
         raise ProgramError(exc.name, str(exc)) from None
+    if result.amount_out <= 0:
+        # As the program does: an input too small to buy one base unit is refused,
+        # not swallowed by the pool (whatever min_amount_out says).
+        raise ProgramError(dlmm.INSUFFICIENT_OUT_AMOUNT, f"in {amount_in} buys 0 out")
     if result.amount_out < min_out:
         raise ProgramError(
             dlmm.EXCEEDED_AMOUNT_SLIPPAGE_TOLERANCE,

@@ -167,6 +167,20 @@ async def test_spending_more_than_the_wallet_holds_fails_with_insufficient_funds
         assert status.err == "InsufficientFunds"
 
 
+async def test_a_dlmm_swap_that_buys_nothing_fails_instead_of_taking_the_input(
+    sim: Simulator, wallet: Keypair
+) -> None:
+    pool = await _pool(sim, SOL.mint, USDC.mint, "dlmm")
+    dust = dataclasses.replace(pool.quote(SOL.to_base(1)), amount_in=1)  # 1 lamport: 0 USDC
+    blockhash = (await sim.chain.get_latest_blockhash()).blockhash
+    tx = build_swap(
+        sim, wallet, [Leg(dust, 0)], blockhash=blockhash, input_mint=SOL_MINT,
+        output_mint=USDC.mint,
+    )  # fmt: skip
+    status = await confirm(sim, await sim.chain.send_transaction(bytes(tx)))
+    assert status.err == dlmm.INSUFFICIENT_OUT_AMOUNT
+
+
 async def test_draining_a_dlmm_pair_fails_with_insufficient_liquidity(
     sim: Simulator, wallet: Keypair
 ) -> None:

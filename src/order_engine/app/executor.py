@@ -381,6 +381,16 @@ class OrderExecutor:
             # status poll decides what happened; never re-sign on this alone.
             run.log.info("broadcast_uncertain", error=exc.code.value, detail=exc.message)
 
+    async def _rebroadcast(self, tx: SignedTx, run: _Run) -> None:
+        """Send the stored bytes again. A refusal now is no proof about the first
+        send, which may still land (a node that has already seen the signature, a
+        blockhash it has not caught up with...): only the signature's status, or
+        the blockhash's expiry with the signature absent, settles the outcome."""
+        try:
+            await self._broadcast(tx, run)
+        except TransactionRejected as exc:
+            run.log.info("rebroadcast_rejected", tx=tx.signature, detail=exc.message)
+
     async def _land(self, run: _Run) -> Rebuild | None:
         """Wait for the stored transaction to settle; rebroadcast while valid.
 
@@ -420,7 +430,7 @@ class OrderExecutor:
                                 },
                             )
                     elif polls % self.cfg.rebroadcast_every == 0:
-                        await self._broadcast(tx, run)
+                        await self._rebroadcast(tx, run)
                 failures = 0
             except TransientError as exc:
                 failures += 1

@@ -23,8 +23,8 @@ from order_engine.api.routes import (
     CallerDep,
     engine_of,
     json_response,
+    order_uuid,
     order_view,
-    owned_order,
 )
 from order_engine.api.schemas import OrderEvents, OrderList, Problem, Quote
 from order_engine.domain.errors import ErrorCode, ValidationError
@@ -195,8 +195,9 @@ async def order_event_history(
     ] = 0,
 ) -> Response:
     engine = engine_of(request)
-    order = await owned_order(engine, caller, order_id)
-    events = await engine.repo.events(order.id, after_seq=after_seq)
+    order, events = await engine.orders.history(
+        order_uuid(order_id), caller.owner, after_seq=after_seq
+    )
     return json_response(
         {
             "orderId": str(order.id),

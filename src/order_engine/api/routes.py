@@ -170,20 +170,19 @@ async def execute_without_upgrade() -> Response:
 )
 async def get_order(order_id: str, request: Request, caller: CallerDep) -> Response:
     engine = engine_of(request)
-    order = await owned_order(engine, caller, order_id)
-    events = await engine.repo.events(order.id)
+    order, events = await engine.orders.history(order_uuid(order_id), caller.owner)
     return json_response(order_view(engine, order, events))
 
 
-async def owned_order(engine: Engine, caller: Caller, order_id: str) -> Order:
-    """The caller's order (any order for an anonymous caller); another key's order is
-    as unknown as one that does not exist, with the same message."""
+def order_uuid(order_id: str) -> UUID:
+    """A path's order id; a malformed one is as unknown as one that does not exist.
+    Ownership is ``OrderService.get``'s to check (another key's order is a 404)."""
     try:
         oid = UUID(order_id)
     except ValueError:
         raise OrderNotFound(f"no order with id {order_id[:64]!r}: not a UUID") from None
     structlog.contextvars.bind_contextvars(orderId=str(oid))
-    return await engine.orders.get(oid, owner=caller.owner)
+    return oid
 
 
 def order_view(

@@ -146,6 +146,14 @@ class OrderService:
         else:
             self.metrics.event_published()
 
+    async def history(
+        self, order_id: UUID, owner: str | None = None, *, after_seq: int = 0
+    ) -> tuple[Order, list[OrderEvent]]:
+        """The caller's order and its events after ``after_seq`` (``OrderNotFound``
+        for another key's order, as for one that does not exist)."""
+        order = await self.get(order_id, owner)
+        return order, await self.repo.events(order.id, after_seq=after_seq)
+
     async def get(self, order_id: UUID, owner: str | None = None) -> Order:
         order = await self.repo.get(order_id)
         if order is None or (owner is not None and order.owner != owner):

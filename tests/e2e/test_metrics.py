@@ -19,8 +19,10 @@ from tests.support.harness import engine_settings, running_engine, serving
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-async def scrape(session: aiohttp.ClientSession, url: str) -> Samples:
-    async with session.get(url + "/metrics") as response:
+async def scrape(session: aiohttp.ClientSession, url: str, key: str | None = None) -> Samples:
+    """Once keys are enforced, /metrics needs one too."""
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    async with session.get(url + "/metrics", headers=headers) as response:
         assert response.status == 200
         assert response.content_type == "text/plain"
         text = await response.text()
@@ -133,7 +135,7 @@ async def test_over_the_queue_bound_new_orders_get_503_with_retry_after(
             error = await ws.receive_json()
             await ws.receive()
         assert (error["code"], ws.close_code) == ("queue_full", 1013)
-        samples = await scrape(session, url)
+        samples = await scrape(session, url, key)
         assert value(samples, "order_engine_requests_rejected_total", reason="backpressure") == 2
 
 

@@ -122,6 +122,7 @@ SIM_CUSTOM_ERRORS: tuple[str, ...] = (
     "PoolDisabled",
     "MathOverflow",
     "InvalidBinArray",
+    "InsufficientOutAmount",  # appended: codes are positions, so existing ones keep theirs
 )
 _CODE_BY_NAME = {name: SIM_ERROR_BASE + i for i, name in enumerate(SIM_CUSTOM_ERRORS)}
 _NAME_BY_CODE = {code: name for name, code in _CODE_BY_NAME.items()}

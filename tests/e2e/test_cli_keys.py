@@ -151,7 +151,9 @@ def test_api_with_a_key_requires_it_on_every_request(
             "/api/orders/execute", json=ORDER, headers={"Authorization": f"Bearer {key}"}
         )
         assert accepted.status_code == 201, accepted.text
-        assert client.get("/metrics").status_code == 200
+        assert client.get("/metrics").status_code == 401  # metrics need the key too
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert metrics.status_code == 200
     assert api.stop() == 0
 
 

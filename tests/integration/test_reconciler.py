@@ -57,10 +57,15 @@ async def test_an_order_persisted_but_never_enqueued_is_completed_by_the_reconci
 
 
 async def test_reconciler_sweeps_over_orders_already_running_execute_none_of_them_twice(
-    engine: Engine,
+    idle_engine: Engine,
 ) -> None:
+    engine = idle_engine
+    # The sweeps run while the orders' first jobs are still queued (workers start
+    # after them), so every order is delivered several times at once. With workers
+    # already running, a fast engine claims them all before the first sweep.
     orders = [await submit(engine, "SOL", "USDC", f"0.{n + 1}") for n in range(20)]
     sweeps = [await engine.reconciler.run_once(stale_after_s=0) for _ in range(5)]
+    await engine.start(workers=True, concurrency=20)
 
     done = [await wait_terminal(engine, o.id) for o in orders]
 

@@ -29,6 +29,8 @@ from order_engine.sim.faults import Faults, Latency
 
 log = structlog.get_logger(__name__)
 
+MAX_SLOWDOWN = 10.0  # a lagging event loop stretches the zero-scale slot at most this much
+
 
 class SlotDriver:
     """Time scale 0: a slot every ``interval_s`` of wall time while the cluster has
@@ -40,6 +42,7 @@ class SlotDriver:
         self.cluster = cluster
         self.interval_s = interval_s
         self._handle: asyncio.TimerHandle | None = None
+        self._due = 0.0
         self._held = False
 
     @property
@@ -55,18 +58,25 @@ class SlotDriver:
         else:
             self.wake()
 
-    def wake(self) -> None:
+    def wake(self, delay_s: float | None = None) -> None:
         if self._handle is None and not self._held and self.cluster.has_work:
             loop = asyncio.get_running_loop()
-            self._handle = loop.call_later(self.interval_s, self._slot)
+            delay = self.interval_s if delay_s is None else delay_s
+            self._due = loop.time() + delay
+            self._handle = loop.call_later(delay, self._slot)
 
     def _slot(self) -> None:
         self._handle = None
+        # A busy event loop runs this late; the clock then slows with it (up to
+        # MAX_SLOWDOWN x), so that an order spans about as many slots when the
+        # engine is loaded as when it is not, instead of the market moving
+        # further under every order the slower the engine gets.
+        lag = max(0.0, asyncio.get_running_loop().time() - self._due)
         try:
             self.cluster.advance_slot()
         except Exception:  # a bug in one slot must not stop the clock
             log.exception("sim_slot_failed", slot=self.cluster.slot)
-        self.wake()
+        self.wake(self.interval_s * min(MAX_SLOWDOWN, 1 + lag / self.interval_s))
 
     def stop(self) -> None:
         if self._handle is not None:

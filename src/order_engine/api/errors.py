@@ -27,6 +27,7 @@ from order_engine.bootstrap import BACKEND_ERRORS, backend_unavailable
 from order_engine.domain.errors import (
     EngineError,
     ErrorCode,
+    OrderNotCancellable,
     OrderNotFound,
     TransientError,
     ValidationError,
@@ -239,6 +240,10 @@ def install_error_handlers(
     @app.exception_handler(ValidationError)
     async def _domain_validation(_: Request, exc: ValidationError) -> Response:
         return problem(422, exc.code, exc.message)
+
+    @app.exception_handler(OrderNotCancellable)
+    async def _not_cancellable(_: Request, exc: OrderNotCancellable) -> Response:
+        return problem(409, ErrorCode.ORDER_NOT_CANCELLABLE, str(exc))
 
     @app.exception_handler(OrderNotFound)
     async def _not_found(_: Request, exc: OrderNotFound) -> Response:

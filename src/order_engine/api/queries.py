@@ -28,7 +28,7 @@ from order_engine.api.routes import (
 )
 from order_engine.api.schemas import OrderEvents, OrderList, Problem, Quote
 from order_engine.domain.errors import ErrorCode, ValidationError
-from order_engine.domain.order import OrderStatus
+from order_engine.domain.order import OrderKind, OrderStatus
 from order_engine.ports.order_queries import OrderFilter, PageKey
 
 if TYPE_CHECKING:
@@ -63,6 +63,10 @@ async def list_orders(
         Query(
             description="Only these statuses; repeat for several (?status=confirmed&status=failed)."
         ),
+    ] = None,
+    type: Annotated[  # noqa: A002 - the wire name, as in the order's own "type"
+        list[OrderKind] | None,
+        Query(description="Only these order types; repeat for several (?type=limit&type=sniper)."),
     ] = None,
     pair: Annotated[
         str | None,
@@ -102,6 +106,7 @@ async def list_orders(
     where = OrderFilter(
         owner=caller.owner,
         statuses=tuple(status or ()),
+        kinds=tuple(type or ()),
         input_mint=input_mint,
         output_mint=output_mint,
         dex=dex,

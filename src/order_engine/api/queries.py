@@ -64,9 +64,12 @@ async def list_orders(
             description="Only these statuses; repeat for several (?status=confirmed&status=failed)."
         ),
     ] = None,
-    type: Annotated[  # noqa: A002 - the wire name, as in the order's own "type"
+    kind: Annotated[
         list[OrderKind] | None,
-        Query(description="Only these order types; repeat for several (?type=limit&type=sniper)."),
+        Query(
+            alias="type",
+            description="Only these order types; repeat for several (?type=limit&type=sniper).",
+        ),
     ] = None,
     pair: Annotated[
         str | None,
@@ -106,7 +109,7 @@ async def list_orders(
     where = OrderFilter(
         owner=caller.owner,
         statuses=tuple(status or ()),
-        kinds=tuple(type or ()),
+        kinds=tuple(kind or ()),
         input_mint=input_mint,
         output_mint=output_mint,
         dex=dex,

@@ -59,7 +59,7 @@ _EXPECTED = {
 }
 ORDER_FIELDS = ", ".join(ExecuteOrderRequest.model_fields)
 ORDER_SHAPE = (
-    'a JSON object {"inputToken", "outputToken", "amount", "slippageBps"?}, '
+    'a JSON object {"inputToken", "outputToken", "amount", "slippageBps"?, "type"?}, '
     'e.g. {"inputToken": "SOL", "outputToken": "USDC", "amount": 10}'
 )
 _JSON_NAMES = {type(None): "null", bool: "a boolean", list: "an array", str: "a string"}

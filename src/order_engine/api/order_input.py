@@ -93,8 +93,8 @@ def order_from_json(data: Any, orders: OrderService) -> OrderRequest:
         # would fill at whatever price the market offers now.
         raise RequestProblem(
             422,
-            ErrorCode.ORDER_TYPE_UNAVAILABLE,
-            f'type {body.type.value!r} is not available yet: expected "market" (no '
+            ErrorCode.UNSUPPORTED_ORDER_TYPE,
+            f"type {body.type.value!r} is not available yet: expected 'market' (no "
             f"{body.type.value} trigger service runs in this engine)",
             [{"field": "type", "message": "expected market"}],
         )

@@ -78,7 +78,7 @@ class ExecuteOrderRequest(BaseModel):
         OrderKind.MARKET,
         description=(
             "Order type. Only market orders execute today; limit and sniper orders are "
-            "refused (422 order_type_unavailable) until their trigger services run."
+            "refused (422 unsupported_order_type) until their trigger services run."
         ),
     )
 

@@ -21,7 +21,6 @@ class ErrorCode(StrEnum):
     INVALID_SLIPPAGE = "invalid_slippage"
     UNSUPPORTED_ORDER_TYPE = "unsupported_order_type"
     UNKNOWN_FIELD = "unknown_field"
-    ORDER_TYPE_UNAVAILABLE = "order_type_unavailable"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_NOT_CANCELLABLE = "order_not_cancellable"

@@ -25,7 +25,7 @@ from tests.contract.sql_stores import (
 from order_engine.adapters.db import SqlOrderQueries, SqlOrderRepository
 from order_engine.adapters.db.repository import _event_row, _mutable_row
 from order_engine.adapters.db.schema import orders
-from order_engine.domain.order import Order, OrderStatus, Trigger
+from order_engine.domain.order import Order, OrderKind, OrderStatus, Trigger
 from order_engine.ports.order_queries import (
     START,
     AccountEvent,
@@ -108,6 +108,31 @@ class OrderQueriesContract:
             pages += [o.id for o in page]
             after = PageKey(page[-1].created_at, page[-1].id)
         assert pages == [o.id for o in expected]
+
+    async def test_filters_by_order_type_alone_and_with_status(
+        self, sql_repo: SqlOrderRepository, queries: OrderQueries
+    ) -> None:
+        market = await create(sql_repo, owner="a", created=at(0))
+        limits = []
+        for n in (1, 2):
+            order, event = accepted(owner="a", created=at(n))
+            order = dataclasses.replace(order, kind=OrderKind.LIMIT)
+            await sql_repo.create(order, event)
+            limits.append(order)
+        waiting = await advance(sql_repo, limits[0], Trigger.WAIT)
+
+        async def ids(**where: object) -> set[UUID]:
+            found = await queries.list_orders(OrderFilter(owner="a", **where), limit=10)  # type: ignore[arg-type]
+            return {o.id for o in found}
+
+        assert await ids(kinds=(OrderKind.LIMIT,)) == {o.id for o in limits}
+        assert await ids(kinds=(OrderKind.MARKET,)) == {market.id}
+        assert await ids(kinds=(OrderKind.SNIPER,)) == set()
+        assert await ids(kinds=(OrderKind.LIMIT,), statuses=(OrderStatus.OPEN,)) == {waiting.id}
+        assert await ids(kinds=(OrderKind.MARKET, OrderKind.LIMIT)) == {
+            market.id,
+            *(o.id for o in limits),
+        }
 
     async def test_filters_by_status_pair_and_time_window(
         self, sql_repo: SqlOrderRepository, queries: OrderQueries

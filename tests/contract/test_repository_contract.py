@@ -428,6 +428,43 @@ class OrderRepositoryContract:
         cutoff = T0 + timedelta(minutes=5)
         assert list(await repo.unfinished(cutoff, 10)) == [lapsed_early.id]
 
+    async def test_an_open_order_is_left_to_its_trigger_service_not_claimed_nor_reconciled(
+        self, repo: OrderRepository
+    ) -> None:
+        waiting = await _created(repo, at=T0)
+        await repo.record(waiting, waiting.apply(Trigger.WAIT, T0))
+        running = await _created(repo, at=T0)
+        cutoff = T0 + timedelta(minutes=5)
+        assert list(await repo.unfinished(cutoff, 10)) == [running.id]
+        assert await repo.claim(waiting.id, "w1", T0, lease_seconds=60) is None
+
+        await repo.record(waiting, waiting.apply(Trigger.FIRE, seconds(1), {"price": "151.5"}))
+        claimed = await repo.claim(waiting.id, "w1", seconds(2), lease_seconds=60)
+        assert claimed is not None
+        assert claimed.status is OrderStatus.TRIGGERED
+        assert claimed.attempts == 1
+
+    async def test_cancel_racing_a_trigger_has_exactly_one_winner(
+        self, repo: OrderRepository
+    ) -> None:
+        for round_ in range(5):
+            order = await _created(repo)
+            await repo.record(order, order.apply(Trigger.WAIT, T0))
+            cancel, fire = copy.deepcopy(order), copy.deepcopy(order)
+            writes = [
+                (cancel, cancel.apply(Trigger.CANCEL, seconds(round_))),
+                (fire, fire.apply(Trigger.FIRE, seconds(round_))),
+            ]
+            results = await asyncio.gather(
+                *(repo.record(o, e) for o, e in writes), return_exceptions=True
+            )
+            winners = [o for (o, _), r in zip(writes, results, strict=True) if r is None]
+            assert len(winners) == 1, results
+            assert all(isinstance(r, StaleWrite) for r in results if r is not None), results
+            stored = await _stored(repo, winners[0])
+            assert stored.status in {OrderStatus.CANCELLED, OrderStatus.TRIGGERED}
+            assert [e.seq for e in await repo.events(order.id)] == [1, 2, 3]
+
     async def test_ids_come_back_as_plain_uuids_whatever_the_driver(
         self, repo: OrderRepository
     ) -> None:

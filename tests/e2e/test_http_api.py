@@ -112,6 +112,17 @@ async def test_the_order_is_persisted_as_pending_before_the_response_is_sent(
     assert [(e.seq, e.status.value) for e in events] == [(1, "pending")]
 
 
+async def test_an_order_typed_market_explicitly_runs_as_one(
+    api: tuple[Engine, str, aiohttp.ClientSession],
+) -> None:
+    engine, url, session = api
+    order_id = await submit(session, url, order("0.2", type="market"))
+    await wait_for_status(engine, order_id, "confirmed", "failed")
+    async with session.get(f"{url}/api/orders/{order_id}") as response:
+        view = await response.json()
+    assert (view["type"], view["status"]) == ("market", "confirmed")
+
+
 async def test_an_order_without_slippage_gets_the_default_of_50_bps(
     api: tuple[Engine, str, aiohttp.ClientSession],
 ) -> None:
@@ -267,6 +278,11 @@ BAD_BODIES = [
     bad("amount-array", order([1]), "invalid_amount", "number"),
     bad("amount-object", order({"value": 1}), "invalid_amount", "number"),
     bad("amount-null", order(None), "invalid_amount", "number"),
+    # A known kind whose trigger service does not run yet: refused, never run as
+    # a market order (that would fill at any price).
+    bad("type-sniper-not-available", order(type="sniper"), "unsupported_order_type",
+        "not available yet"),
+    bad("type-not-a-string", order(type=1), "unsupported_order_type", "'limit'"),
     bad("unknown-input-token", order(inputToken="DOGE"), "unknown_token", "SOL"),
     bad("unknown-output-token", order(outputToken="usd"), "unknown_token", "USDC"),
     bad("unknown-mint-address", order(outputToken="11111111111111111111111111111111"),

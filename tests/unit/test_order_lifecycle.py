@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 from order_engine.domain.errors import InvalidTransition
 from order_engine.domain.order import (
     ACTIVE,
+    CANCELLABLE,
+    RUNNING,
     TERMINAL,
     TRANSITIONS,
+    WAITING,
     Order,
     OrderStatus,
     Trigger,
@@ -84,9 +87,58 @@ def test_active_and_terminal_partition_the_statuses() -> None:
     assert not ACTIVE & TERMINAL
 
 
-def test_every_active_status_can_fail() -> None:
-    for status in ACTIVE:
+def test_every_running_status_can_fail() -> None:
+    for status in RUNNING:
         assert TRANSITIONS[(status, Trigger.FAIL)] is OrderStatus.FAILED
+
+
+def test_waiting_and_running_partition_the_active_statuses() -> None:
+    assert WAITING | RUNNING == ACTIVE
+    assert not WAITING & RUNNING
+
+
+def test_a_waiting_order_fires_then_joins_the_market_path_with_gapless_seqs() -> None:
+    order = new_order()
+    triggers = [Trigger.WAIT, Trigger.FIRE, Trigger.ROUTE, Trigger.BUILD, Trigger.SUBMIT]
+    events = [order.apply(trigger, T0) for trigger in [*triggers, Trigger.CONFIRM]]
+    assert [e.status for e in events] == [
+        OrderStatus.OPEN,
+        OrderStatus.TRIGGERED,
+        OrderStatus.ROUTING,
+        OrderStatus.BUILDING,
+        OrderStatus.SUBMITTED,
+        OrderStatus.CONFIRMED,
+    ]
+    assert [e.seq for e in events] == [2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "end"),
+    [(Trigger.EXPIRE, OrderStatus.EXPIRED), (Trigger.CANCEL, OrderStatus.CANCELLED)],
+)
+def test_an_open_order_ends_by_expiry_or_cancel_exactly_once(
+    trigger: Trigger, end: OrderStatus
+) -> None:
+    order = new_order()
+    order.apply(Trigger.WAIT, T0)
+    assert order.apply(trigger, T0).status is end
+    assert order.is_terminal
+    for again in (Trigger.EXPIRE, Trigger.CANCEL, Trigger.FIRE):
+        with pytest.raises(InvalidTransition, match="terminal"):
+            order.apply(again, T0)
+
+
+def test_only_a_waiting_order_can_be_cancelled_or_expired() -> None:
+    for trigger in (Trigger.CANCEL, Trigger.EXPIRE):
+        assert {status for status, t in TRANSITIONS if t is trigger} == CANCELLABLE == WAITING
+
+
+def test_a_market_order_never_enters_the_waiting_states() -> None:
+    order = new_order()
+    order.apply(Trigger.ROUTE, T0)
+    for trigger in (Trigger.WAIT, Trigger.FIRE, Trigger.CANCEL):
+        with pytest.raises(InvalidTransition, match="routing -> "):
+            order.apply(trigger, T0)
 
 
 def test_an_expired_transaction_is_rebuilt_but_never_rerouted_from_submitted() -> None:

@@ -27,6 +27,7 @@ from order_engine.bootstrap import BACKEND_ERRORS, backend_unavailable
 from order_engine.domain.errors import (
     EngineError,
     ErrorCode,
+    OrderNotCancellable,
     OrderNotFound,
     TransientError,
     ValidationError,
@@ -58,7 +59,7 @@ _EXPECTED = {
 }
 ORDER_FIELDS = ", ".join(ExecuteOrderRequest.model_fields)
 ORDER_SHAPE = (
-    'a JSON object {"inputToken", "outputToken", "amount", "slippageBps"?}, '
+    'a JSON object {"inputToken", "outputToken", "amount", "slippageBps"?, "type"?}, '
     'e.g. {"inputToken": "SOL", "outputToken": "USDC", "amount": 10}'
 )
 _JSON_NAMES = {type(None): "null", bool: "a boolean", list: "an array", str: "a string"}
@@ -239,6 +240,10 @@ def install_error_handlers(
     @app.exception_handler(ValidationError)
     async def _domain_validation(_: Request, exc: ValidationError) -> Response:
         return problem(422, exc.code, exc.message)
+
+    @app.exception_handler(OrderNotCancellable)
+    async def _not_cancellable(_: Request, exc: OrderNotCancellable) -> Response:
+        return problem(409, ErrorCode.ORDER_NOT_CANCELLABLE, str(exc))
 
     @app.exception_handler(OrderNotFound)
     async def _not_found(_: Request, exc: OrderNotFound) -> Response:

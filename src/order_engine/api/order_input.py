@@ -19,6 +19,7 @@ from order_engine.api.errors import ORDER_SHAPE, RequestProblem, describe_valida
 from order_engine.api.schemas import ExecuteOrderRequest
 from order_engine.app.orders import OrderRequest, OrderService
 from order_engine.domain.errors import ErrorCode
+from order_engine.domain.order import OrderKind
 
 # Integers longer than this stay exact as Decimal instead of meeting Python's
 # int-from-string digit limit; validation then refuses them as too large.
@@ -87,6 +88,16 @@ def order_from_json(data: Any, orders: OrderService) -> OrderRequest:
         body = ExecuteOrderRequest.model_validate(data)
     except pydantic.ValidationError as exc:
         raise describe_validation(exc.errors()) from None
+    if body.type is not OrderKind.MARKET:
+        # Refused rather than ignored: run as a market order, a limit order
+        # would fill at whatever price the market offers now.
+        raise RequestProblem(
+            422,
+            ErrorCode.UNSUPPORTED_ORDER_TYPE,
+            f"type {body.type.value!r} is not available yet: expected 'market' (no "
+            f"{body.type.value} trigger service runs in this engine)",
+            [{"field": "type", "message": "expected market"}],
+        )
     return orders.validate(
         body.inputToken, body.outputToken, body.amount, body.slippageBps, kind=body.type
     )

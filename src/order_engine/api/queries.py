@@ -28,7 +28,7 @@ from order_engine.api.routes import (
 )
 from order_engine.api.schemas import OrderEvents, OrderList, Problem, Quote
 from order_engine.domain.errors import ErrorCode, ValidationError
-from order_engine.domain.order import OrderStatus
+from order_engine.domain.order import OrderKind, OrderStatus
 from order_engine.ports.order_queries import OrderFilter, PageKey
 
 if TYPE_CHECKING:
@@ -62,6 +62,13 @@ async def list_orders(
         list[OrderStatus] | None,
         Query(
             description="Only these statuses; repeat for several (?status=confirmed&status=failed)."
+        ),
+    ] = None,
+    kind: Annotated[
+        list[OrderKind] | None,
+        Query(
+            alias="type",
+            description="Only these order types; repeat for several (?type=limit&type=sniper).",
         ),
     ] = None,
     pair: Annotated[
@@ -102,6 +109,7 @@ async def list_orders(
     where = OrderFilter(
         owner=caller.owner,
         statuses=tuple(status or ()),
+        kinds=tuple(kind or ()),
         input_mint=input_mint,
         output_mint=output_mint,
         dex=dex,

@@ -174,6 +174,23 @@ async def get_order(order_id: str, request: Request, caller: CallerDep) -> Respo
     return json_response(order_view(engine, order, events))
 
 
+@router.delete(
+    "/api/orders/{order_id}",
+    response_model=OrderView,
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        409: {"model": Problem, "description": "Not open: already triggered, or terminal"},
+    },
+    summary="Cancel an order still waiting for its trigger",
+)
+async def cancel_order(order_id: str, request: Request, caller: CallerDep) -> Response:
+    engine = engine_of(request)
+    cancelled = await engine.orders.cancel(order_uuid(order_id), owner=caller.owner)
+    _, events = await engine.orders.history(cancelled.id, caller.owner)
+    return json_response(order_view(engine, cancelled, events))
+
+
 def order_uuid(order_id: str) -> UUID:
     """A path's order id; a malformed one is as unknown as one that does not exist.
     Ownership is ``OrderService.get``'s to check (another key's order is a 404)."""

@@ -74,7 +74,13 @@ class ExecuteOrderRequest(BaseModel):
         None, ge=1, le=5000, description="Slippage tolerance in basis points (default 50)."
     )
     # The accepted kinds are ``OrderKind``'s values: a new kind is one enum member.
-    type: OrderKind = Field(OrderKind.MARKET, description="Order type.")
+    type: OrderKind = Field(
+        OrderKind.MARKET,
+        description=(
+            "Order type. Only market orders execute today; limit and sniper orders are "
+            "refused (422 unsupported_order_type) until their trigger services run."
+        ),
+    )
 
 
 class OrderAccepted(BaseModel):

@@ -16,8 +16,15 @@ import structlog
 from order_engine.app.metrics import NULL_METRICS
 from order_engine.app.reporting import fmt
 from order_engine.app.router import Router
-from order_engine.domain.errors import ErrorCode, NoRouteError, OrderNotFound, ValidationError
-from order_engine.domain.order import Order, OrderEvent, OrderKind
+from order_engine.domain.errors import (
+    ErrorCode,
+    NoRouteError,
+    OrderNotCancellable,
+    OrderNotFound,
+    StaleWrite,
+    ValidationError,
+)
+from order_engine.domain.order import CANCELLABLE, Order, OrderEvent, OrderKind, Trigger
 from order_engine.domain.tokens import Token, TokenRegistry
 from order_engine.ports.bus import EventBus
 from order_engine.ports.clock import Clock
@@ -29,6 +36,9 @@ from order_engine.ports.repository import OrderRepository
 log = structlog.get_logger(__name__)
 
 MIN_SLIPPAGE_BPS, MAX_SLIPPAGE_BPS = 1, 5000
+# A cancel that loses a conditional write re-reads and decides again; the order
+# can only move towards triggered or terminal, so a few rounds always settle it.
+_CANCEL_ROUNDS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,3 +169,27 @@ class OrderService:
         if order is None or (owner is not None and order.owner != owner):
             raise OrderNotFound(f"no order with id {order_id}")
         return order
+
+    async def cancel(self, order_id: UUID, owner: str | None = None) -> Order:
+        """Cancel an order still waiting for its trigger; returns it ``cancelled``.
+
+        The write is conditional on the seq read, so a cancel racing a trigger
+        (or an expiry) has exactly one winner: if the other write lands first,
+        the re-read order is no longer open and this raises ``OrderNotCancellable``.
+        """
+        for _ in range(_CANCEL_ROUNDS):
+            order = await self.get(order_id, owner)
+            if order.status not in CANCELLABLE:
+                raise OrderNotCancellable(
+                    f"order {order_id} is {order.status.value}: only an open order (still "
+                    "waiting for its trigger) can be cancelled"
+                )
+            event = order.apply(Trigger.CANCEL, self.clock.now(), {"reason": "cancelled by owner"})
+            try:
+                await self.repo.record(order, event)
+            except StaleWrite:
+                continue  # it moved underneath us: decide again on what it is now
+            log.info("order_cancelled", order_id=str(order_id))
+            await self._publish(event)
+            return order
+        raise OrderNotCancellable(f"order {order_id} kept changing: try again")

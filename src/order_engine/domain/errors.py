@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_FIELD = "unknown_field"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     ORDER_NOT_FOUND = "order_not_found"
+    ORDER_NOT_CANCELLABLE = "order_not_cancellable"
     # Market: the order cannot be filled as asked.
     NO_ROUTE = "no_route"
     INSUFFICIENT_LIQUIDITY = "insufficient_liquidity"
@@ -105,3 +106,8 @@ class StaleWrite(Exception):
 
 class OrderNotFound(Exception):
     pass
+
+
+class OrderNotCancellable(Exception):
+    """A cancel arrived for an order that is no longer waiting (triggered, running
+    or terminal): the swap is on its way or the order is over."""

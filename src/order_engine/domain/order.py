@@ -15,6 +15,13 @@ Re-entry edges exist because a job may run more than once:
 There is deliberately no edge from ``SUBMITTED`` back to ``ROUTING``: once a
 signed transaction is persisted, only expiry (``REBUILD``), landing
 (``CONFIRM``) or a proven failure (``FAIL``) may follow.
+
+Orders that wait for a condition (limit, sniper) add rows, not code paths:
+``pending -> open`` (``WAIT``), then ``open -> triggered`` (``FIRE``) when a
+trigger service sees the condition hold, and ``triggered -> routing`` joins the
+market path. ``open -> expired | cancelled`` end an order that never fired.
+An ``open`` order is ``WAITING``: no job runs for it, so the queue's claim and
+the reconciler leave it to its trigger service (``RUNNING`` is what they take).
 """
 
 from __future__ import annotations
@@ -31,15 +38,27 @@ from order_engine.domain.errors import InvalidTransition
 
 class OrderStatus(StrEnum):
     PENDING = "pending"
+    OPEN = "open"
+    TRIGGERED = "triggered"
     ROUTING = "routing"
     BUILDING = "building"
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
-TERMINAL: frozenset[OrderStatus] = frozenset({OrderStatus.CONFIRMED, OrderStatus.FAILED})
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.FAILED, OrderStatus.EXPIRED, OrderStatus.CANCELLED}
+)
 ACTIVE: frozenset[OrderStatus] = frozenset(OrderStatus) - TERMINAL
+# Waiting for a condition, owned by a trigger service; no job runs for it.
+WAITING: frozenset[OrderStatus] = frozenset({OrderStatus.OPEN})
+# What a job works on: the queue's claim and the reconciler take only these.
+RUNNING: frozenset[OrderStatus] = ACTIVE - WAITING
+# Only these may be cancelled; from ``triggered`` on, the swap is on its way.
+CANCELLABLE: frozenset[OrderStatus] = WAITING
 
 
 class Trigger(StrEnum):
@@ -51,6 +70,10 @@ class Trigger(StrEnum):
     REBUILD = "rebuild"  # blockhash expired unseen; re-quoted and rebuilding
     CONFIRM = "confirm"  # landed and confirmed on chain
     FAIL = "fail"  # permanent failure, or attempts exhausted
+    WAIT = "wait"  # accepted with a condition: watched until it holds
+    FIRE = "fire"  # the condition held (price reached, pool appeared): enqueue the job
+    EXPIRE = "expire"  # the condition did not hold before the order's expiry
+    CANCEL = "cancel"  # the owner withdrew the order while it was still waiting
 
 
 class OrderKind(StrEnum):
@@ -58,6 +81,8 @@ class OrderKind(StrEnum):
     the execution pipeline is the same for all of them."""
 
     MARKET = "market"
+    LIMIT = "limit"
+    SNIPER = "sniper"
 
 
 S, T = OrderStatus, Trigger
@@ -69,7 +94,12 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.BUILDING, T.SUBMIT): S.SUBMITTED,
     (S.SUBMITTED, T.REBUILD): S.BUILDING,
     (S.SUBMITTED, T.CONFIRM): S.CONFIRMED,
-    **{(status, T.FAIL): S.FAILED for status in ACTIVE},
+    **{(status, T.FAIL): S.FAILED for status in RUNNING},
+    (S.PENDING, T.WAIT): S.OPEN,
+    (S.OPEN, T.FIRE): S.TRIGGERED,
+    (S.TRIGGERED, T.ROUTE): S.ROUTING,
+    (S.OPEN, T.EXPIRE): S.EXPIRED,
+    (S.OPEN, T.CANCEL): S.CANCELLED,
 }
 del S, T
 

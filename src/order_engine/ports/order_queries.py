@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from order_engine.domain.order import Order, OrderEvent, OrderStatus
+from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -47,6 +47,7 @@ class OrderFilter:
 
     owner: str | None = None
     statuses: Sequence[OrderStatus] = ()
+    kinds: Sequence[OrderKind] = ()
     input_mint: str | None = None
     output_mint: str | None = None
     dex: str | None = None

@@ -68,6 +68,8 @@ def order_list_query(where: OrderFilter, limit: int, after: PageKey | None) -> S
         stmt = stmt.where(orders.c.owner == where.owner)
     if where.statuses:
         stmt = stmt.where(orders.c.status.in_([s.value for s in where.statuses]))
+    if where.kinds:
+        stmt = stmt.where(orders.c.kind.in_([k.value for k in where.kinds]))
     if where.input_mint is not None:
         stmt = stmt.where(orders.c.input_mint == where.input_mint)
     if where.output_mint is not None:

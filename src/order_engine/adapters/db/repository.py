@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from order_engine.adapters.db import sqlite_orders as fast
 from order_engine.adapters.db.database import Database
 from order_engine.adapters.db.idempotency import complete_reservation
-from order_engine.adapters.db.schema import ACTIVE, EVENT_POSITION_SEQ, order_events, orders
+from order_engine.adapters.db.schema import EVENT_POSITION_SEQ, RUNNING, order_events, orders
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
 from order_engine.ports.idempotency import Completion
@@ -236,9 +236,9 @@ def unfinished_query(older_than: datetime, limit: int) -> Select[UUID]:
     cutoff = bindparam("cutoff", _aware("older_than", older_than), type_=orders.c.updated_at.type)
     return (
         select(orders.c.id)
-        # ACTIVE is the partial index's own predicate, so the index serves this.
+        # RUNNING is the partial index's own predicate, so the index serves this.
         .where(
-            ACTIVE,
+            RUNNING,
             orders.c.updated_at < cutoff,
             # A worker holding a live lease is on it (waiting for a slow landing,
             # say): leave it alone until its lease has lapsed as long ago.
@@ -323,7 +323,7 @@ _CLAIM = (
     update(orders)
     .where(
         orders.c.id == bindparam("b_id"),
-        ACTIVE,
+        RUNNING,
         or_(
             orders.c.lease_owner.is_(None),
             orders.c.lease_expires_at <= bindparam("b_now", type_=orders.c.lease_expires_at.type),

@@ -35,9 +35,13 @@ U64_MAX = 2**64 - 1
 
 # The reconciler's partial index and its query must spell the predicate the
 # same way, with literals rather than parameters, for PostgreSQL to match a
-# prepared query to the index. A unit test checks this is the domain's TERMINAL.
-TERMINAL_STATUSES: tuple[str, ...] = ("confirmed", "failed")
-ACTIVE = sa.text(f"status NOT IN ({', '.join(repr(s) for s in TERMINAL_STATUSES)})")
+# prepared query to the index. A unit test checks these are the domain's
+# TERMINAL and WAITING: RUNNING (what a job works on) is every other status.
+TERMINAL_STATUSES: tuple[str, ...] = ("confirmed", "failed", "expired", "cancelled")
+WAITING_STATUSES: tuple[str, ...] = ("open",)
+RUNNING = sa.text(
+    f"status NOT IN ({', '.join(repr(s) for s in TERMINAL_STATUSES + WAITING_STATUSES)})"
+)
 
 
 class U64(sa.TypeDecorator[int]):
@@ -140,13 +144,13 @@ orders = sa.Table(
     ),
 )
 
-# The reconciler scans active orders by age; terminal ones, the bulk of the
-# table over time, are left out of the index entirely.
+# The reconciler scans running orders by age; terminal ones, the bulk of the
+# table over time, and open ones (their trigger service's) are left out.
 sa.Index(
     "ix_orders_active_updated_at",
     orders.c.updated_at,
-    postgresql_where=ACTIVE,
-    sqlite_where=ACTIVE,
+    postgresql_where=RUNNING,
+    sqlite_where=RUNNING,
 )
 # Listing an owner's orders, newest first, with id as the keyset tie-break.
 sa.Index(None, orders.c.owner, orders.c.created_at, orders.c.id)

@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import StatementError
 
-from order_engine.adapters.db.schema import TERMINAL_STATUSES, U64
+from order_engine.adapters.db.schema import RUNNING, U64
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
 from order_engine.ports.idempotency import Completion, IdempotencyKeyTaken
@@ -33,7 +33,7 @@ _COLUMNS = (
     "route, fill, tx_signature, tx_raw, tx_last_valid_block_height, error_code, error_message, "
     "created_at, updated_at"
 )
-_ACTIVE = f"status NOT IN ({', '.join(repr(s) for s in TERMINAL_STATUSES)})"
+_RUNNING = RUNNING.text  # claimable: neither terminal nor waiting for a trigger
 _MUTABLE_SET = (
     "status = ?, seq = ?, route = ?, fill = ?, tx_signature = ?, tx_raw = ?, "
     "tx_last_valid_block_height = ?, error_code = ?, error_message = ?, updated_at = ?"
@@ -58,7 +58,7 @@ _RECORD_TERMINAL = (
 )
 _CLAIM = (
     "UPDATE orders SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1 "
-    f"WHERE id = ? AND {_ACTIVE} "
+    f"WHERE id = ? AND {_RUNNING} "
     "AND (lease_owner IS NULL OR lease_expires_at <= ? OR lease_owner = ?) "
     f"RETURNING {_COLUMNS}"
 )

@@ -260,13 +260,17 @@ def install_error_handlers(
         return problem(422, exc.code, exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {
             404: "not_found",
             405: "method_not_allowed",
             413: ErrorCode.PAYLOAD_TOO_LARGE.value,
         }.get(exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path
+            # served by several routes (GET and DELETE /api/orders/{id}) allows all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
@@ -302,3 +306,13 @@ def install_error_handlers(
     handler = cast("Callable[[Request, Exception], Awaitable[Response]]", _backend)
     for error_type in backend_errors:
         app.add_exception_handler(error_type, handler)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the app serves at this request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        path_regex = getattr(route, "path_regex", None)
+        if path_regex is not None and path_regex.match(request.scope["path"]):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)

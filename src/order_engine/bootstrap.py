@@ -284,7 +284,7 @@ async def _chain(
             time_scale=settings.sim_time_scale,
             seed=settings.sim_seed,
             transient_failure_rate=settings.sim_transient_failure_rate,
-            zero_scale_slot_s=settings.sim_zero_scale_slot_ms / 1000 or None,
+            zero_scale_slot_s=settings.sim_zero_scale_slot_s,
         )
     )
     if wallet is not None:
@@ -301,8 +301,8 @@ def _poll_interval_s(settings: Settings) -> float:
     a JSON-RPC chain is polled, so it stays short there."""
     if settings.sim_time_scale > 0:
         return SLOT_S * settings.sim_time_scale
-    slot_s = settings.sim_zero_scale_slot_ms / 1000
-    if slot_s == 0:
+    slot_s = settings.sim_zero_scale_slot_s
+    if slot_s is None:
         return MIN_POLL_S  # polls drive the clock: keep them frequent
     if settings.solana_rpc_url:
         # Polled over JSON-RPC while the chain's own clock runs: about a slot.

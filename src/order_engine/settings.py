@@ -295,6 +295,11 @@ class Settings(BaseSettings):
         return url
 
     @property
+    def sim_zero_scale_slot_s(self) -> float | None:
+        """``SIM_ZERO_SCALE_SLOT_MS`` in seconds; ``None`` when 0 (no slot driver)."""
+        return self.sim_zero_scale_slot_ms / 1000 or None
+
+    @property
     def effective_redis_url(self) -> str | None:
         if self.redis_url:
             return self.redis_url

@@ -56,9 +56,9 @@ from order_engine.domain.routing import RoutePlan
 from order_engine.ports.bus import EventBus
 from order_engine.ports.chain import (
     Chain,
-    Commitment,
     SignatureStatus,
     TransactionRejected,
+    is_confirmed,
 )
 from order_engine.ports.clock import Clock
 from order_engine.ports.metrics import Metrics
@@ -411,7 +411,7 @@ class OrderExecutor:
                     self.cfg.poll_interval_s,
                     expires_after_height=tx.last_valid_block_height,
                 )
-                if status is not None and status.confirmation_status is not Commitment.PROCESSED:
+                if is_confirmed(status):
                     return await self._settle(run, tx, status)
                 if status is None:
                     height = await self.chain.get_block_height()

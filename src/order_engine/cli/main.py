@@ -165,7 +165,7 @@ def chain(
             rate_limit_rate=_or(rate_limit_rate, defaults.rate_limit_rate),
             send_timeout_rate=_or(send_timeout_rate, defaults.send_timeout_rate),
             ambiguous_share=_or(ambiguous_share, defaults.ambiguous_share),
-            zero_scale_slot_s=settings.sim_zero_scale_slot_ms / 1000 or None,
+            zero_scale_slot_s=settings.sim_zero_scale_slot_s,
         )
     )
     typer.secho(

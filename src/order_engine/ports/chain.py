@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 from order_engine.domain.errors import ErrorCode, PermanentError, TransientError
 
@@ -33,6 +33,11 @@ class SignatureStatus:
     slot: int
     confirmation_status: Commitment
     err: str | None = None  # program error name, e.g. "ExceededSlippage"; None = success
+
+
+def is_confirmed(status: SignatureStatus | None) -> TypeGuard[SignatureStatus]:
+    """Whether a status proves the transaction landed at confirmed commitment or beyond."""
+    return status is not None and status.confirmation_status is not Commitment.PROCESSED
 
 
 @dataclass(frozen=True, slots=True)

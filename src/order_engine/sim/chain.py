@@ -19,10 +19,10 @@ import structlog
 from order_engine.domain.errors import EngineError
 from order_engine.ports.chain import (
     Blockhash,
-    Commitment,
     SendTimeout,
     SignatureStatus,
     TransactionResult,
+    is_confirmed,
 )
 from order_engine.sim.cluster import Cluster
 from order_engine.sim.faults import Faults, Latency
@@ -84,10 +84,6 @@ class SlotDriver:
             self._handle = None
 
 
-def _confirmed(status: SignatureStatus | None) -> bool:
-    return status is not None and status.confirmation_status is not Commitment.PROCESSED
-
-
 class SimChain:
     """Implements ``order_engine.ports.chain.Chain`` against a ``Cluster``."""
 
@@ -146,7 +142,7 @@ class SimChain:
         await self.latency.rpc()
         self.faults.check("getSignatureStatuses")
         (status,) = self.cluster.poll_signature_statuses([signature])
-        if _confirmed(status) or timeout_s <= 0:
+        if is_confirmed(status) or timeout_s <= 0:
             return status
         if self.driver is None:  # nothing would wake us: wait like a polling client
             await asyncio.sleep(timeout_s)

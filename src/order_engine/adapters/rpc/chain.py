@@ -53,6 +53,7 @@ from order_engine.ports.chain import (
     TokenBalance,
     TransactionRejected,
     TransactionResult,
+    is_confirmed,
 )
 
 CONFIRMED = {"commitment": "confirmed"}
@@ -220,7 +221,7 @@ class RpcChain:
         # (the caller checks the block height against the expiry after each).
         del expires_after_height
         (status,) = await self.get_signature_statuses([signature])
-        if timeout_s > 0 and (status is None or status.confirmation_status is Commitment.PROCESSED):
+        if timeout_s > 0 and not is_confirmed(status):
             await asyncio.sleep(timeout_s)
         return status
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from order_engine.api.app import create_app
 from order_engine.bootstrap import Engine, build_engine
@@ -62,10 +63,11 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving(engine: Engine) -> AsyncIterator[str]:
-    """Serve ``engine`` over real HTTP/WebSocket on loopback; yields the base URL."""
+async def serving(engine: Engine, app: ASGIApp | None = None) -> AsyncIterator[str]:
+    """Serve ``engine`` (through ``app``, by default its own) over real HTTP/WebSocket
+    on loopback; yields the base URL."""
     port = _free_port()
-    app = create_app(engine.settings, engine=engine)
+    app = app or create_app(engine.settings, engine=engine)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

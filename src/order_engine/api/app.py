@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from order_engine.api.account_ws import router as account_ws_router
 from order_engine.api.dashboard import install_dashboard
 from order_engine.api.errors import install_error_handlers
+from order_engine.api.hot import EngineApp
 from order_engine.api.metrics_route import router as metrics_router
 from order_engine.api.middleware import (
     BodySizeLimit,
@@ -80,7 +81,7 @@ def create_app(
             if owned:
                 await active.stop()
 
-    app = FastAPI(
+    app = EngineApp(
         title="order-execution-engine",
         version="0.1.0",
         description=DESCRIPTION,
@@ -102,6 +103,11 @@ def create_app(
     )
     app.add_middleware(LoopbackWhileOpen, hosts=settings.open_mode_hosts)
     app.add_middleware(FreshLogContext)
+    app.install_hot_paths(
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_read_timeout_s,
+        open_mode_hosts=settings.open_mode_hosts,
+    )
     redact_api_keys_in_server_logs()
     return app
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.websockets import WebSocket, WebSocketState
 
 from order_engine.api.schemas import ExecuteOrderRequest
@@ -309,10 +310,15 @@ def install_error_handlers(
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of the app serves at this request's path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        path_regex = getattr(route, "path_regex", None)
-        if path_regex is not None and path_regex.match(request.scope["path"]):
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """Every method some route of the app serves at this request's path. Asked of
+    each route through Starlette's own ``matches`` (FastAPI nests included routers,
+    so the top-level routes are not all plain routes with a path)."""
+    allowed: list[str] = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")

@@ -129,3 +129,27 @@ async def test_an_in_memory_database_has_no_group_writer() -> None:
     db = Database(create_engine("sqlite+aiosqlite://"))
     assert db.group is None
     await db.close()
+
+
+async def test_a_batch_that_meets_another_writers_lock_waits_for_it_off_the_event_loop(
+    fast: SqlOrderRepository, path: str
+) -> None:
+    group = fast.db.group
+    assert group is not None
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. an idempotency reservation in flight
+    order, first = accepted()
+    write = asyncio.ensure_future(fast.create(order, first))  # type: ignore[arg-type]
+    ticks = 0
+    for _ in range(20):  # the loop keeps turning while the batch waits for the lock
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert not write.done()
+    other.execute("COMMIT")
+    await asyncio.wait_for(write, 5)
+    assert ticks == 20
+    assert await fast.get(order.id) == order
+    # And the writer is back on the loop for the next batch.
+    second, event = accepted()
+    await fast.create(second, event)  # type: ignore[arg-type]
+    other.close()

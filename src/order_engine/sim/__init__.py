@@ -89,7 +89,9 @@ class Simulator:
             cfg.send_timeout_rate,
             cfg.ambiguous_share,
         )
-        latency = Latency(cfg.time_scale, random.Random(f"{self.seed}:latency"))
+        latency = Latency(
+            cfg.time_scale, random.Random(f"{self.seed}:latency"), yield_at_zero=not driven
+        )
         self.driver = (
             SlotDriver(self.cluster, cfg.zero_scale_slot_s)
             if driven and cfg.zero_scale_slot_s is not None

@@ -71,17 +71,26 @@ class Faults:
 class Latency:
     """Simulated waits, scaled by ``time_scale``.
 
-    At scale 0 nothing waits, but every call still yields to the event loop once,
-    as any network round trip would: concurrent clients then interleave their
-    calls instead of one of them running its whole poll loop at once.
+    At scale 0 nothing waits. Whether a call still yields to the event loop
+    once depends on what makes the clock: where status polls drive it (no slot
+    driver, ``yield_at_zero``), a client polling in a loop must let the others
+    run between polls, or it alone would push the slots along and expire their
+    blockhashes. With a slot driver (the engine's default) a call returns as an
+    in-process function call does: under load each yield cost a whole turn of a
+    busy event loop, about as long as an order's own CPU, six or seven times
+    per order (docs/performance.md, part three).
     """
 
-    def __init__(self, time_scale: float, rng: random.Random) -> None:
+    def __init__(self, time_scale: float, rng: random.Random, *, yield_at_zero: bool) -> None:
         self.time_scale = time_scale
         self._rng = rng
+        self._yield_at_zero = yield_at_zero
 
     async def _sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds * self.time_scale if self.time_scale > 0 else 0)
+        if self.time_scale > 0:
+            await asyncio.sleep(seconds * self.time_scale)
+        elif self._yield_at_zero:
+            await asyncio.sleep(0)
 
     async def rpc(self) -> None:
         await self._sleep(self._rng.uniform(0.005, 0.040))

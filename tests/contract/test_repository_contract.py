@@ -12,6 +12,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -21,7 +22,15 @@ from sqlalchemy import text
 
 from order_engine.adapters.db import Database, SqlOrderRepository, create_engine, run_migrations
 from order_engine.domain.errors import StaleWrite
-from order_engine.domain.order import Order, OrderEvent, OrderStatus, SignedTx, Trigger
+from order_engine.domain.order import (
+    Order,
+    OrderEvent,
+    OrderKind,
+    OrderStatus,
+    SignedTx,
+    Trigger,
+)
+from order_engine.domain.terms import LimitTerms, PriorityFee, SniperTerms
 from order_engine.ports.repository import OrderRepository
 
 SOL = "So11111111111111111111111111111111111111112"
@@ -42,6 +51,23 @@ def accepted(
         at=at,
         owner=owner,
         details={"inputToken": "SOL", "amount": "10"},
+    )
+
+
+def waiting_limit() -> tuple[Order, OrderEvent]:
+    """10 SOL at 151.5 USDC each, for an hour, with an automatic priority fee."""
+    return Order.accept(
+        order_id=uuid4(),
+        input_mint=SOL,
+        output_mint=USDC,
+        amount_in=10_000_000_000,
+        slippage_bps=50,
+        at=T0,
+        kind=OrderKind.LIMIT,
+        terms=LimitTerms(Decimal("151.5"), 1_515_000_000),
+        expires_at=T0 + timedelta(hours=1),
+        max_price_impact_bps=300,
+        priority_fee=PriorityFee(None),
     )
 
 
@@ -133,6 +159,38 @@ class OrderRepositoryContract:
         with pytest.raises(ValueError, match="timezone-aware"):
             await repo.create(order, first)
         assert await repo.get(order.id) is None
+
+    async def test_a_waiting_order_is_created_pending_and_open_at_once_with_its_terms(
+        self, repo: OrderRepository
+    ) -> None:
+        order, pending = waiting_limit()
+        opened = order.apply(Trigger.WAIT, T0, {"waitingFor": "price"})
+        await repo.create(order, pending, opened)
+        stored = await _stored(repo, order)
+        assert stored == order
+        assert stored.terms == LimitTerms(Decimal("151.5"), 1_515_000_000)
+        assert stored.min_amount_out == 1_515_000_000
+        assert stored.expires_at == T0 + timedelta(hours=1)
+        assert stored.priority_fee == PriorityFee(None)
+        assert [e.status for e in await repo.events(order.id)] == [
+            OrderStatus.PENDING,
+            OrderStatus.OPEN,
+        ]
+
+    async def test_a_sniper_orders_filters_and_fee_read_back_exactly(
+        self, repo: OrderRepository
+    ) -> None:
+        terms = SniperTerms(U64_MAX, require_mint_authority_revoked=True)
+        order, first = Order.accept(
+            order_id=uuid4(), input_mint=SOL, output_mint=USDC, amount_in=5, slippage_bps=1500,
+            at=T0, kind=OrderKind.SNIPER, terms=terms, max_price_impact_bps=2000,
+            priority_fee=PriorityFee(10**12),
+        )  # fmt: skip
+        await repo.create(order, first)
+        stored = await _stored(repo, order)
+        assert stored == order
+        assert stored.terms == terms
+        assert stored.min_amount_out is None
 
     async def test_create_refuses_a_first_event_that_is_not_seq_one(
         self, repo: OrderRepository

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 
 from order_engine.bootstrap import Engine
+from order_engine.domain.terms import PriorityFee
 from tests.e2e.wire import (
     EXECUTE,
     LIFECYCLE,
@@ -121,6 +122,25 @@ async def test_an_order_typed_market_explicitly_runs_as_one(
     async with session.get(f"{url}/api/orders/{order_id}") as response:
         view = await response.json()
     assert (view["type"], view["status"]) == ("market", "confirmed")
+
+
+async def test_a_market_orders_price_impact_bound_and_priority_fee_are_stored_and_shown(
+    api: tuple[Engine, str, aiohttp.ClientSession],
+) -> None:
+    engine, url, session = api
+    order_id = await submit(session, url, order("0.1", maxPriceImpactBps=900, priorityFee="auto"))
+    stored = await engine.repo.get(uuid.UUID(order_id))
+    assert stored is not None
+    assert (stored.max_price_impact_bps, stored.priority_fee) == (900, PriorityFee(None))
+    async with session.get(f"{url}/api/orders/{order_id}") as response:
+        view = await response.json()
+    assert (view["maxPriceImpactBps"], view["priorityFee"]) == (900, "auto")
+    assert "limitPrice" not in view
+    events = await engine.repo.events(uuid.UUID(order_id))
+    assert (events[0].details["maxPriceImpactBps"], events[0].details["priorityFee"]) == (
+        900,
+        "auto",
+    )
 
 
 async def test_an_order_without_slippage_gets_the_default_of_50_bps(
@@ -313,10 +333,52 @@ BAD_BODIES = [
         "invalid_amount", "decimal places"),
     bad("amount-41-significant-digits", PREFIX + b"1." + b"1" * 40 + b"}", "invalid_amount",
         "digits"),
-    # Once executed as a market order.
-    bad("type-limit", order(type="limit"), "unsupported_order_type", "'market'"),
+    # A limit order's price and every order's options are parsed exactly, per type.
+    bad("limit-without-a-price", order(type="limit"), "invalid_limit_price", "needs limitPrice"),
+    bad("limit-price-zero", order(type="limit", limitPrice="0"), "invalid_limit_price",
+        "positive"),
+    bad("limit-price-negative", order(type="limit", limitPrice=-150), "invalid_limit_price",
+        "positive"),
+    bad("limit-price-not-a-number", order(type="limit", limitPrice="cheap"),
+        "invalid_limit_price", "not a decimal number"),
+    bad("limit-price-infinite", PREFIX + b'1, "type": "limit", "limitPrice": Infinity}',
+        "invalid_limit_price", "finite"),
+    bad("limit-price-bool", order(type="limit", limitPrice=True), "invalid_limit_price",
+        "decimal string"),
+    bad("limit-price-beyond-u64-for-the-amount", order(type="limit", limitPrice="1e30"),
+        "invalid_limit_price", "at most 18446744073709551615"),
+    bad("limit-price-on-a-market-order", order(limitPrice="150"), "invalid_limit_price",
+        "expected type 'limit'"),
+    bad("expiry-on-a-market-order", order(expiresInS=60), "invalid_expiry",
+        "only an order that waits"),
+    bad("expiry-given-twice", order(type="limit", limitPrice="150", expiresInS=60,
+        expiresAt="2099-01-01T00:00:00Z"), "invalid_expiry", "got both"),
+    bad("expiry-zero-seconds", order(type="limit", limitPrice="150", expiresInS=0),
+        "invalid_expiry", "from 1"),
+    bad("expiry-seconds-as-a-string", order(type="limit", limitPrice="150", expiresInS="60"),
+        "invalid_expiry", "whole seconds"),
+    bad("expiry-without-an-offset", order(type="limit", limitPrice="150",
+        expiresAt="2099-01-01T00:00:00"), "invalid_expiry", "offset"),
+    bad("expiry-in-the-past", order(type="limit", limitPrice="150",
+        expiresAt="2020-01-01T00:00:00Z"), "invalid_expiry", "after now"),
+    bad("expiry-not-a-time", order(type="limit", limitPrice="150", expiresAt="tomorrow"),
+        "invalid_expiry", "RFC 3339"),
+    bad("price-impact-zero", order(maxPriceImpactBps=0), "invalid_price_impact", "1 to 10000"),
+    bad("price-impact-above-100-percent", order(maxPriceImpactBps=10_001),
+        "invalid_price_impact", "1 to 10000"),
+    bad("price-impact-fractional", order(maxPriceImpactBps=1.5), "invalid_price_impact",
+        "integer"),
+    bad("priority-fee-negative", order(priorityFee=-1), "invalid_priority_fee", "from 0"),
+    bad("priority-fee-a-word", order(priorityFee="fast"), "invalid_priority_fee", "auto"),
+    bad("priority-fee-fractional", order(priorityFee=1.5), "invalid_priority_fee", "auto"),
+    bad("sniper-filter-on-a-limit-order", order(type="limit", limitPrice="150",
+        minLiquidity="50"), "invalid_sniper_filter", "expected type 'sniper'"),
+    bad("sniper-filter-not-a-bool", order(type="sniper", requireMintAuthorityRevoked="yes"),
+        "invalid_sniper_filter", "true or false"),
+    bad("sniper-liquidity-too-precise", order(type="sniper", minLiquidity="0.0000000001"),
+        "invalid_sniper_filter", "minLiquidity"),
     bad("type-unknown", order(type="twap"), "unsupported_order_type", "'market'"),
-    bad("unknown-field", order(limitPrice="150"), "unknown_field", "'limitPrice'"),
+    bad("unknown-field", order(stopPrice="150"), "unknown_field", "'stopPrice'"),
     bad("huge-exponent-in-an-unknown-field", PREFIX + b'1, "x": 1e999999999}', "unknown_field",
         "'x'"),
 ]

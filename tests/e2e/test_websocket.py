@@ -284,9 +284,9 @@ async def test_an_order_sent_as_the_first_message_is_accepted_and_streamed(
                      id="no-pool"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"slippageBps":0}',
                      "invalid_slippage", id="slippage-zero"),
-        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"type":"limit"}',
-                     "unsupported_order_type", id="type-limit"),
-        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"limitPrice":"1"}',
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"type":"sniper"}',
+                     "unsupported_order_type", id="type-sniper"),
+        pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1,"stopPrice":"1"}',
                      "unknown_field", id="unknown-field"),
         pytest.param('{"inputToken":"SOL","outputToken":"USDC","amount":1e-999999999}',
                      "invalid_amount", id="amount-underflows-to-zero"),
@@ -515,3 +515,32 @@ async def test_an_order_whose_route_moves_the_price_too_far_fails_before_signing
         # A small order on the same engine still fills.
         small = await submit(session, url, order("1"))
         assert (await follow(session, url, small)).statuses[-1] == "confirmed"
+
+
+async def test_an_orders_own_price_impact_bound_overrides_the_engines_either_way(
+    tmp_path: Path,
+) -> None:
+    """maxPriceImpactBps on the order: tighter than the engine's bound, it refuses a
+    route the engine would take; looser, it lets through one the engine refuses."""
+    settings = engine_settings(tmp_path, max_price_impact_bps=500)
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        tight = await submit(session, url, order("20000", maxPriceImpactBps=1))
+        stream = await follow(session, url, tight)
+        failed = stream.messages[-1]
+        assert failed["code"] == "price_impact_too_high", failed
+        assert "maxPriceImpactBps 1:" in failed["error"], failed
+        assert "submitted" not in stream.statuses
+
+        loose = await submit(session, url, order("10000000", maxPriceImpactBps=10_000))
+        stream = await follow(session, url, loose)
+        assert stream.statuses[-1] != "failed" or stream.messages[-1]["code"] != (
+            "price_impact_too_high"
+        ), stream.messages[-1]
+        assert "submitted" in stream.statuses  # signed and sent: the order's bound allowed it
+        stored = await engine.repo.get(uuid.UUID(loose))
+        assert stored is not None
+        assert stored.max_price_impact_bps == 10_000

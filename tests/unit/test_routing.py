@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from order_engine.adapters.venues.snapshots import AmmV4Snapshot, CpmmSnapshot
-from order_engine.app.executor import check_price_impact
+from order_engine.app.executor import check_price_impact, floored
 from order_engine.app.txbuilder import leg_minimums
 from order_engine.domain.errors import (
     ErrorCode,
@@ -180,10 +180,25 @@ def test_leg_minimums_cover_each_hop_and_never_exceed_the_plan_minimum() -> None
     assert plan is not None
     assert plan.is_split
     (mins,) = leg_minimums(plan)
-    assert sum(mins) <= plan.min_out
-    assert plan.min_out - sum(mins) < len(mins)  # flooring loses < 1 unit per leg
+    # The floor is a promise about the sum: flooring's shortfall is handed to the legs.
+    assert sum(mins) == plan.min_out
     for leg, leg_min in zip(plan.legs, mins, strict=True):
         assert leg_min < leg.quote.amount_out
+
+
+def test_an_orders_floor_raises_the_plans_minimum_and_a_route_below_it_is_refused() -> None:
+    pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
+    plan = plan_direct(pools, 300 * 10**9, 75, CFG)
+    assert plan is not None
+    assert floored(plan, None) is plan
+    assert floored(plan, plan.min_out - 1) is plan  # slippage is already tighter
+    limit = floored(plan, plan.expected_out)
+    assert limit.min_out == plan.expected_out
+    assert sum(leg_minimums(limit)[0]) == plan.expected_out
+    with pytest.raises(PermanentError) as refused:
+        floored(plan, plan.expected_out + 1)
+    assert refused.value.code is ErrorCode.SLIPPAGE_EXCEEDED
+    assert "nothing was signed" in refused.value.message
 
 
 class _Counting:

@@ -49,6 +49,14 @@ _FIELD_CODES = {
     "inputToken": ErrorCode.UNKNOWN_TOKEN,
     "outputToken": ErrorCode.UNKNOWN_TOKEN,
     "type": ErrorCode.UNSUPPORTED_ORDER_TYPE,
+    "limitPrice": ErrorCode.INVALID_LIMIT_PRICE,
+    "expiresInS": ErrorCode.INVALID_EXPIRY,
+    "expiresAt": ErrorCode.INVALID_EXPIRY,
+    "maxPriceImpactBps": ErrorCode.INVALID_PRICE_IMPACT,
+    "priorityFee": ErrorCode.INVALID_PRIORITY_FEE,
+    "minLiquidity": ErrorCode.INVALID_SNIPER_FILTER,
+    "requireMintAuthorityRevoked": ErrorCode.INVALID_SNIPER_FILTER,
+    "requireFreezeAuthorityRevoked": ErrorCode.INVALID_SNIPER_FILTER,
 }
 # What each field should have been, for the message.
 _EXPECTED = {
@@ -57,6 +65,14 @@ _EXPECTED = {
     "inputToken": "a token symbol (SOL, USDC, USDT, BONK, JUP) or its mint address",
     "outputToken": "a token symbol (SOL, USDC, USDT, BONK, JUP) or its mint address",
     "type": "one of " + ", ".join(repr(kind.value) for kind in OrderKind),
+    "limitPrice": 'a positive decimal string or JSON number, e.g. "151.5"',
+    "expiresInS": "whole seconds (an integer)",
+    "expiresAt": 'an RFC 3339 time, e.g. "2026-12-07T15:00:00Z"',
+    "maxPriceImpactBps": "an integer from 1 to 10000 (basis points)",
+    "priorityFee": 'micro-lamports per compute unit (an integer) or "auto"',
+    "minLiquidity": 'a decimal string or JSON number in inputToken UI units, e.g. "50"',
+    "requireMintAuthorityRevoked": "true or false",
+    "requireFreezeAuthorityRevoked": "true or false",
 }
 ORDER_FIELDS = ", ".join(ExecuteOrderRequest.model_fields)
 ORDER_SHAPE = (

@@ -17,9 +17,9 @@ import pydantic
 
 from order_engine.api.errors import ORDER_SHAPE, RequestProblem, describe_validation
 from order_engine.api.schemas import ExecuteOrderRequest
+from order_engine.app.order_terms import OrderOptions
 from order_engine.app.orders import OrderRequest, OrderService
 from order_engine.domain.errors import ErrorCode
-from order_engine.domain.order import OrderKind
 
 # Integers longer than this stay exact as Decimal instead of meeting Python's
 # int-from-string digit limit; validation then refuses them as too large.
@@ -88,16 +88,32 @@ def order_from_json(data: Any, orders: OrderService) -> OrderRequest:
         body = ExecuteOrderRequest.model_validate(data)
     except pydantic.ValidationError as exc:
         raise describe_validation(exc.errors()) from None
-    if body.type is not OrderKind.MARKET:
+    request = orders.validate(
+        body.inputToken,
+        body.outputToken,
+        body.amount,
+        body.slippageBps,
+        kind=body.type,
+        options=OrderOptions(
+            limit_price=body.limitPrice,
+            expires_in_s=body.expiresInS,
+            expires_at=body.expiresAt,
+            max_price_impact_bps=body.maxPriceImpactBps,
+            priority_fee=body.priorityFee,
+            min_liquidity=body.minLiquidity,
+            require_mint_authority_revoked=body.requireMintAuthorityRevoked,
+            require_freeze_authority_revoked=body.requireFreezeAuthorityRevoked,
+        ),
+    )
+    if body.type not in orders.kinds:
         # Refused rather than ignored: run as a market order, a limit order
         # would fill at whatever price the market offers now.
         raise RequestProblem(
             422,
             ErrorCode.UNSUPPORTED_ORDER_TYPE,
-            f"type {body.type.value!r} is not available yet: expected 'market' (no "
-            f"{body.type.value} trigger service runs in this engine)",
-            [{"field": "type", "message": "expected market"}],
+            f"type {body.type.value!r} is not available yet: expected one of "
+            + ", ".join(repr(k.value) for k in sorted(orders.kinds))
+            + f" (no {body.type.value} trigger service runs in this engine)",
+            [{"field": "type", "message": "expected one of the available types"}],
         )
-    return orders.validate(
-        body.inputToken, body.outputToken, body.amount, body.slippageBps, kind=body.type
-    )
+    return request

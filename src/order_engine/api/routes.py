@@ -24,6 +24,7 @@ from order_engine.app.access import Caller
 from order_engine.app.idempotency import KEY_SHAPE, MAX_KEY_LENGTH
 from order_engine.app.reporting import fmt
 from order_engine.app.submit import KeyInFlight, QueueFull, SubmitOrder, SubmitRefused
+from order_engine.app.waiting_details import options_view
 from order_engine.domain.errors import ErrorCode, OrderNotFound
 from order_engine.domain.order import Order, OrderEvent
 
@@ -207,12 +208,13 @@ def order_view(
 ) -> dict[str, Any]:
     tokens = engine.tokens
     token_in = tokens.by_mint(order.input_mint)
+    token_out = tokens.by_mint(order.output_mint)
     return {
         "orderId": str(order.id),
         "status": order.status.value,
         "type": order.kind.value,
         "inputToken": token_in.symbol,
-        "outputToken": tokens.by_mint(order.output_mint).symbol,
+        "outputToken": token_out.symbol,
         "amountIn": fmt(token_in.to_ui(order.amount_in)),
         "amountInRaw": str(order.amount_in),
         "slippageBps": order.slippage_bps,
@@ -225,6 +227,7 @@ def order_view(
         "error": (
             {"code": order.error_code, "message": order.error_message} if order.error_code else None
         ),
+        **options_view(order, token_out),
         **({} if events is None else {"events": [e.to_message() for e in events]}),
     }
 

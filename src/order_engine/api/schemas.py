@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StrictInt,
     WithJsonSchema,
 )
@@ -77,10 +78,40 @@ class ExecuteOrderRequest(BaseModel):
     type: OrderKind = Field(
         OrderKind.MARKET,
         description=(
-            "Order type. Only market orders execute today; limit and sniper orders are "
-            "refused (422 unsupported_order_type) until their trigger services run."
+            "Order type: market (execute now), limit (wait for limitPrice), sniper (wait "
+            "for a new pool). A kind whose trigger service does not run in this engine is "
+            "refused (422 unsupported_order_type)."
         ),
     )
+    limitPrice: Amount | None = Field(  # noqa: N815
+        None,
+        description=(
+            'Limit orders: outputToken per one inputToken, UI units, e.g. "151.5". The '
+            "order fires when the whole amount's executable output reaches amount x limitPrice "
+            "and never fills below it."
+        ),
+    )
+    expiresInS: StrictInt | None = Field(  # noqa: N815
+        None, description="Limit and sniper orders: expire this many seconds after acceptance."
+    )
+    expiresAt: str | None = Field(  # noqa: N815
+        None, max_length=64, description="Limit and sniper orders: expire at this RFC 3339 time."
+    )
+    maxPriceImpactBps: StrictInt | None = Field(  # noqa: N815
+        None, description="Any order: fail rather than fill past this price impact (1-10000)."
+    )
+    priorityFee: StrictInt | Literal["auto"] | None = Field(  # noqa: N815
+        None,
+        description=(
+            'Any order: compute-unit price in micro-lamports, or "auto" (recent '
+            "prioritization fees)."
+        ),
+    )
+    minLiquidity: Amount | None = Field(  # noqa: N815
+        None, description="Sniper orders: least inputToken liquidity on the new pool (UI units)."
+    )
+    requireMintAuthorityRevoked: StrictBool | None = Field(None)  # noqa: N815
+    requireFreezeAuthorityRevoked: StrictBool | None = Field(None)  # noqa: N815
 
 
 class OrderAccepted(BaseModel):
@@ -116,6 +147,16 @@ class OrderSummary(BaseModel):
     route: dict[str, Any] | None = None
     fill: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    # Present only when the order carries them (limit and sniper terms, per-order settings).
+    limitPrice: str | None = None  # noqa: N815
+    minAmountOut: str | None = None  # noqa: N815
+    minAmountOutRaw: str | None = None  # noqa: N815
+    expiresAt: str | None = None  # noqa: N815
+    maxPriceImpactBps: int | None = None  # noqa: N815
+    priorityFee: int | str | None = None  # noqa: N815
+    minLiquidityRaw: str | None = None  # noqa: N815
+    requireMintAuthorityRevoked: bool | None = None  # noqa: N815
+    requireFreezeAuthorityRevoked: bool | None = None  # noqa: N815
 
 
 class OrderView(OrderSummary):

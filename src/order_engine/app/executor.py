@@ -112,6 +112,24 @@ def check_price_impact(plan: RoutePlan, max_bps: int) -> None:
         )
 
 
+def floored(plan: RoutePlan, floor: int | None) -> RoutePlan:
+    """The plan with ``min_out`` raised to the order's own floor (a limit order's
+    price times its amount), so the fill is never worse than that whatever the
+    slippage allows. A route whose expected output is already below the floor
+    (the market moved back since the order fired) fails before signing: a
+    transaction bound to fail on-chain would only cost its fee."""
+    if floor is None or plan.min_out >= floor:
+        return plan
+    if plan.expected_out < floor:
+        raise PermanentError(
+            f"the route's expected output {plan.expected_out} is below the order's minimum "
+            f"{floor} (base units): the price moved back since the order fired; nothing "
+            "was signed",
+            code=ErrorCode.SLIPPAGE_EXCEEDED,
+        )
+    return dataclasses.replace(plan, min_out=floor)
+
+
 @dataclass(frozen=True, slots=True)
 class Rebuild:
     """Why the stored transaction can never execute, with the evidence recorded."""
@@ -302,7 +320,9 @@ class OrderExecutor:
         )
         routed = self.observe.since("routing", started)
         plan = decision.plan
-        check_price_impact(plan, self.cfg.max_price_impact_bps)
+        bound = order.max_price_impact_bps
+        check_price_impact(plan, self.cfg.max_price_impact_bps if bound is None else bound)
+        plan = floored(plan, order.min_amount_out)
         plan_view = self.present.plan(plan, order.output_mint)
         quotes = [self.present.quote(q) for q in plan.alternatives]
         unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]

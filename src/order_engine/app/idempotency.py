@@ -24,6 +24,7 @@ from datetime import timedelta
 import orjson
 
 from order_engine.app.orders import OrderRequest
+from order_engine.domain.terms import terms_to_json
 from order_engine.ports.clock import Clock
 from order_engine.ports.idempotency import IdempotencyStore, Outcome, Reservation
 
@@ -42,6 +43,16 @@ def request_fingerprint(request: OrderRequest) -> str:
         "slippageBps": request.slippage_bps,
         "kind": request.kind.value,
     }
+    # Only when present, so that a market order's fingerprint is what it always was.
+    extra = {
+        "terms": terms_to_json(request.options.terms),
+        "expiry": request.options.expiry.fingerprint(),
+        "maxPriceImpactBps": request.options.max_price_impact_bps,
+        "priorityFee": (
+            None if request.options.priority_fee is None else request.options.priority_fee.to_text()
+        ),
+    }
+    canonical.update({k: v for k, v in extra.items() if v is not None})
     return hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

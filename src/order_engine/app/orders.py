@@ -7,6 +7,7 @@ re-enqueues every active order that has no live job, so it will run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -14,8 +15,16 @@ from uuid import UUID, uuid4
 import structlog
 
 from order_engine.app.metrics import NULL_METRICS
+from order_engine.app.order_terms import (
+    NO_OPTIONS,
+    WAITING_KINDS,
+    OrderOptions,
+    Resolved,
+    resolve_options,
+)
 from order_engine.app.reporting import fmt
 from order_engine.app.router import Router
+from order_engine.app.waiting_details import open_details, settings_details
 from order_engine.domain.errors import (
     ErrorCode,
     NoRouteError,
@@ -24,7 +33,14 @@ from order_engine.domain.errors import (
     StaleWrite,
     ValidationError,
 )
-from order_engine.domain.order import CANCELLABLE, Order, OrderEvent, OrderKind, Trigger
+from order_engine.domain.order import (
+    CANCELLABLE,
+    WAITING,
+    Order,
+    OrderEvent,
+    OrderKind,
+    Trigger,
+)
 from order_engine.domain.tokens import Token, TokenRegistry
 from order_engine.ports.bus import EventBus
 from order_engine.ports.clock import Clock
@@ -50,6 +66,7 @@ class OrderRequest:
     amount_in: int
     slippage_bps: int
     kind: OrderKind = OrderKind.MARKET
+    options: Resolved = NO_OPTIONS
 
 
 class OrderService:
@@ -73,6 +90,11 @@ class OrderService:
         self.router = router
         self.default_slippage_bps = default_slippage_bps
         self.metrics = metrics
+        # Called with every order accepted as open, in this process: the trigger
+        # services start watching it at once (others find it in the database).
+        self.watchers: list[Callable[[Order], None]] = []
+        # The kinds this engine accepts: a waiting kind only once its trigger service runs.
+        self.kinds: frozenset[OrderKind] = frozenset({OrderKind.MARKET})
 
     def validate(
         self,
@@ -82,6 +104,7 @@ class OrderService:
         slippage_bps: int | None = None,
         *,
         kind: OrderKind = OrderKind.MARKET,
+        options: OrderOptions | None = None,
     ) -> OrderRequest:
         """Raise ``ValidationError`` with a stable code for anything a client got wrong."""
         token_in = self.tokens.resolve(input_token)
@@ -105,7 +128,15 @@ class OrderService:
                 f"no route for {token_in.symbol}/{token_out.symbol}: no venue has a pool for the "
                 "pair, directly or through SOL or USDC"
             )
-        return OrderRequest(token_in, token_out, amount_in, slippage, kind)
+        resolved = resolve_options(
+            kind,
+            options or OrderOptions(),
+            token_in=token_in,
+            token_out=token_out,
+            amount_in=amount_in,
+            now=self.clock.now(),
+        )
+        return OrderRequest(token_in, token_out, amount_in, slippage, kind, resolved)
 
     async def submit(
         self,
@@ -116,14 +147,20 @@ class OrderService:
         idempotency: Completion | None = None,
     ) -> Order:
         """Persist the order as pending (with ``idempotency``, completing that key's
-        reservation in the same transaction), then publish and enqueue it."""
+        reservation in the same transaction), then publish and enqueue it.
+
+        An order that waits (limit, sniper) is stored ``pending`` and ``open`` in
+        the same transaction and is not enqueued: its trigger service fires it
+        (``app/waiting.py``)."""
+        at = self.clock.now()
+        options = request.options
         order, event = Order.accept(
             order_id=order_id or uuid4(),
             input_mint=request.input.mint,
             output_mint=request.output.mint,
             amount_in=request.amount_in,
             slippage_bps=request.slippage_bps,
-            at=self.clock.now(),
+            at=at,
             owner=owner,
             kind=request.kind,
             details={
@@ -133,13 +170,26 @@ class OrderService:
                 "amountIn": fmt(request.input.to_ui(request.amount_in)),
                 "amountInRaw": str(request.amount_in),
                 "slippageBps": request.slippage_bps,
+                **settings_details(options),
             },
+            terms=options.terms,
+            expires_at=options.expiry.deadline(at),
+            max_price_impact_bps=options.max_price_impact_bps,
+            priority_fee=options.priority_fee,
         )
-        await self.repo.create(order, event, idempotency=idempotency)
+        events = [event]
+        if request.kind in WAITING_KINDS:
+            events.append(order.apply(Trigger.WAIT, at, open_details(order, request.output)))
+        await self.repo.create(order, *events, idempotency=idempotency)
         structlog.contextvars.bind_contextvars(orderId=str(order.id))
         self.metrics.order_submitted()
-        log.info("order_accepted", owner=owner, amount_in=order.amount_in)
-        await self._publish(event)
+        log.info("order_accepted", owner=owner, amount_in=order.amount_in, kind=order.kind.value)
+        for each in events:
+            await self._publish(each)
+        if order.status in WAITING:
+            for watcher in self.watchers:
+                watcher(order)
+            return order
         try:
             await self.queue.enqueue(order.id)
         except Exception as exc:  # noqa: BLE001 - the order is durable; the reconciler enqueues it

@@ -30,7 +30,9 @@ import structlog
 
 from order_engine.app.admission import Backpressure
 from order_engine.app.idempotency import Idempotency
+from order_engine.app.order_terms import WAITING_KINDS
 from order_engine.app.orders import OrderRequest, OrderService
+from order_engine.domain.order import OrderStatus
 from order_engine.ports.idempotency import (
     Completion,
     IdempotencyKeyTaken,
@@ -88,12 +90,12 @@ class Accepted:
         return UUID(str(self.response.body["orderId"]))
 
 
-def accepted_response(order_id: UUID) -> StoredResponse:
+def accepted_response(order_id: UUID, status: OrderStatus = OrderStatus.PENDING) -> StoredResponse:
     return StoredResponse(
         201,
         {
             "orderId": str(order_id),
-            "status": "pending",
+            "status": status.value,
             "message": "Order accepted; stream its progress over a WebSocket on this path "
             f"with ?orderId={order_id}",
         },
@@ -136,7 +138,8 @@ class SubmitOrder:
             reservation = outcome.reservation
         order_id = uuid4()
         structlog.contextvars.bind_contextvars(orderId=str(order_id))
-        response = accepted_response(order_id)
+        first = OrderStatus.OPEN if request.kind in WAITING_KINDS else OrderStatus.PENDING
+        response = accepted_response(order_id, first)
         done = None if reservation is None else Completion(reservation, response)
         try:
             await self.orders.submit(request, owner=owner, order_id=order_id, idempotency=done)

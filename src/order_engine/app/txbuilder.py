@@ -51,9 +51,17 @@ def leg_minimums(plan: RoutePlan) -> list[list[int]]:
         else:
             hop_floor = sum(leg.quote.amount_in for leg in plan.hops[index + 1])
         # Pro-rata by expected output; flooring keeps the sum within the hop's floor.
-        mins.append(
-            [leg.quote.amount_out * hop_floor // hop_expected if hop_expected else 0 for leg in hop]
-        )
+        shares = [
+            leg.quote.amount_out * hop_floor // hop_expected if hop_expected else 0 for leg in hop
+        ]
+        # Flooring may leave the sum a few units short: the floor is a promise about
+        # the sum (a limit order's price), so the shortfall goes to legs with room.
+        short = min(hop_floor, hop_expected) - sum(shares)
+        for j, leg in enumerate(hop):
+            add = min(short, leg.quote.amount_out - shares[j])
+            shares[j] += add
+            short -= add
+        mins.append(shares)
     return mins
 
 

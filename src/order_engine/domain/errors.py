@@ -24,6 +24,11 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_NOT_CANCELLABLE = "order_not_cancellable"
+    INVALID_LIMIT_PRICE = "invalid_limit_price"
+    INVALID_EXPIRY = "invalid_expiry"
+    INVALID_PRICE_IMPACT = "invalid_price_impact"
+    INVALID_PRIORITY_FEE = "invalid_priority_fee"
+    INVALID_SNIPER_FILTER = "invalid_sniper_filter"
     # Market: the order cannot be filled as asked.
     NO_ROUTE = "no_route"
     INSUFFICIENT_LIQUIDITY = "insufficient_liquidity"

@@ -34,6 +34,7 @@ from typing import Any
 from uuid import UUID
 
 from order_engine.domain.errors import InvalidTransition
+from order_engine.domain.terms import LimitTerms, OrderTerms, PriorityFee
 
 
 class OrderStatus(StrEnum):
@@ -163,10 +164,22 @@ class Order:
     fill: dict[str, Any] | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # The order's definition beyond the swap (domain/terms.py), immutable once accepted.
+    terms: OrderTerms | None = None
+    expires_at: datetime | None = None  # a waiting order expires here, if still open
+    max_price_impact_bps: int | None = None  # overrides MAX_PRICE_IMPACT_BPS when set
+    priority_fee: PriorityFee | None = None  # overrides the engine's compute-unit price
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def min_amount_out(self) -> int | None:
+        """The least total output this order accepts, whatever its slippage allows
+        (a limit order's price times its amount), or ``None``: the executor floors
+        the route's ``minAmountOut`` with it and knows nothing of order types."""
+        return self.terms.min_amount_out if isinstance(self.terms, LimitTerms) else None
 
     @classmethod
     def accept(
@@ -181,6 +194,10 @@ class Order:
         owner: str | None = None,
         kind: OrderKind = OrderKind.MARKET,
         details: Mapping[str, Any] | None = None,
+        terms: OrderTerms | None = None,
+        expires_at: datetime | None = None,
+        max_price_impact_bps: int | None = None,
+        priority_fee: PriorityFee | None = None,
     ) -> tuple[Order, OrderEvent]:
         """Create a pending order and its first event (seq 1)."""
         order = cls(
@@ -194,6 +211,10 @@ class Order:
             kind=kind,
             owner=owner,
             seq=1,
+            terms=terms,
+            expires_at=expires_at,
+            max_price_impact_bps=max_price_impact_bps,
+            priority_fee=priority_fee,
         )
         return order, OrderEvent(order_id, 1, OrderStatus.PENDING, at, dict(details or {}))
 

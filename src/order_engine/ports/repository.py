@@ -21,9 +21,10 @@ from order_engine.ports.idempotency import Completion
 
 class OrderRepository(Protocol):
     async def create(
-        self, order: Order, event: OrderEvent, *, idempotency: Completion | None = None
+        self, order: Order, *events: OrderEvent, idempotency: Completion | None = None
     ) -> None:
-        """Insert a new order with its first event (seq 1), atomically.
+        """Insert a new order with its first events (seq 1 on, consecutive, ending at
+        ``order.seq``), atomically: a waiting order is ``pending`` and ``open`` at once.
 
         With ``idempotency``, the same transaction completes that key's
         reservation with the response; if the reservation is no longer this

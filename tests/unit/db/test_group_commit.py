@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from uuid import uuid4
 
@@ -14,7 +15,8 @@ import pytest
 from order_engine.adapters.db import Database, SqlOrderRepository, create_engine
 from order_engine.adapters.db.migrate import run_migrations_async
 from order_engine.domain.errors import StaleWrite
-from order_engine.domain.order import Order, SignedTx, Trigger
+from order_engine.domain.order import Order, OrderKind, SignedTx, Trigger
+from order_engine.domain.terms import LimitTerms, PriorityFee, SniperTerms
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=UTC)
 
@@ -116,6 +118,27 @@ async def test_what_the_group_writer_stores_reads_back_the_same_through_sqlalche
         assert [e.seq for e in await reader.events(order.id, after_seq=2)] == [3, 4]
         assert await reader.renew(order.id, "worker-1", T0, 30)
         assert not await writer.renew(order.id, "worker-2", T0, 30)
+
+
+async def test_order_terms_written_by_either_path_read_back_the_same_through_the_other(
+    fast: SqlOrderRepository, plain: SqlOrderRepository
+) -> None:
+    for writer, reader in ((fast, plain), (plain, fast)):
+        for terms, fee in (
+            (LimitTerms(Decimal("0.000000001"), 2**64 - 1), PriorityFee(None)),
+            (SniperTerms(50_000_000_000, True, True), PriorityFee(1)),
+            (SniperTerms(), None),
+        ):
+            order, first = Order.accept(
+                order_id=uuid4(), input_mint="a" * 44, output_mint="b" * 43, amount_in=7,
+                slippage_bps=50, at=T0, kind=OrderKind.LIMIT, terms=terms,
+                expires_at=T0 + timedelta(seconds=600, microseconds=1),
+                max_price_impact_bps=2000, priority_fee=fee,
+            )  # fmt: skip
+            opened = order.apply(Trigger.WAIT, T0, {"waitingFor": "price"})
+            await writer.create(order, first, opened)  # type: ignore[arg-type]
+            assert await reader.get(order.id) == await writer.get(order.id) == order
+            assert await reader.events(order.id) == [first, opened]
 
 
 async def test_the_group_writer_commits_with_a_full_fsync(fast: SqlOrderRepository) -> None:

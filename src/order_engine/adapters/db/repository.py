@@ -45,6 +45,7 @@ from order_engine.adapters.db.idempotency import complete_reservation
 from order_engine.adapters.db.schema import EVENT_POSITION_SEQ, RUNNING, order_events, orders
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
+from order_engine.domain.terms import PriorityFee, terms_from_json, terms_to_json
 from order_engine.ports.idempotency import Completion
 
 if TYPE_CHECKING:
@@ -71,20 +72,23 @@ class SqlOrderRepository:
         return self.db.engine
 
     async def create(
-        self, order: Order, event: OrderEvent, *, idempotency: Completion | None = None
+        self, order: Order, *events: OrderEvent, idempotency: Completion | None = None
     ) -> None:
-        """Insert a new order with its first event (seq 1), atomically.
+        """Insert a new order with its first events (seqs 1.., ending at the order's),
+        atomically: a waiting order is stored ``pending`` and ``open`` at once.
 
         A duplicate id raises SQLAlchemy's ``IntegrityError`` and writes nothing;
         so does ``record`` for a signature that another order already holds.
         With ``idempotency``, the key's reservation is completed in the same
         transaction, or ``IdempotencyKeyTaken`` is raised and nothing is written.
         """
-        _check_event(order, event)
-        if event.seq != 1:
-            raise ValueError(f"expected a new order's first event to have seq 1, got {event.seq}")
+        _check_events(order, events)
+        if events[0].seq != 1:
+            raise ValueError(
+                f"expected a new order's first event to have seq 1, got {events[0].seq}"
+            )
         if self._group is not None:
-            await self._group.write(fast.create(order, event, idempotency))
+            await self._group.write(fast.create(order, events, idempotency))
             return
         row = {
             "id": order.id,
@@ -98,13 +102,15 @@ class SqlOrderRepository:
             "lease_owner": None,
             "lease_expires_at": None,
             "created_at": _aware("created_at", order.created_at),
+            **definition_row(order),
             **_mutable_row(order),
         }
         async with self.db.writing() as conn:
             if idempotency is not None:
                 await complete_reservation(conn, idempotency, order.id)
             await conn.execute(insert(orders), row)
-            await conn.execute(self._insert_event, _event_row(event, order.owner))
+            for event in events:
+                await conn.execute(self._insert_event, _event_row(event, order.owner))
 
     async def get(self, order_id: UUID) -> Order | None:
         if self._group is not None:
@@ -282,6 +288,16 @@ def _lease(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def definition_row(order: Order) -> dict[str, Any]:
+    """The columns of an order's immutable definition beyond the swap (migration 0004)."""
+    return {
+        "terms": terms_to_json(order.terms),
+        "expires_at": None if order.expires_at is None else _aware("expires_at", order.expires_at),
+        "max_price_impact_bps": order.max_price_impact_bps,
+        "priority_fee": None if order.priority_fee is None else order.priority_fee.to_text(),
+    }
+
+
 def _mutable_row(order: Order) -> dict[str, Any]:
     tx = order.tx
     return {
@@ -413,6 +429,10 @@ def _order(row: Row[Any]) -> Order:
         fill=row.fill,
         error_code=row.error_code,
         error_message=row.error_message,
+        terms=terms_from_json(row.terms),
+        expires_at=row.expires_at,
+        max_price_impact_bps=row.max_price_impact_bps,
+        priority_fee=None if row.priority_fee is None else PriorityFee.from_text(row.priority_fee),
     )
 
 

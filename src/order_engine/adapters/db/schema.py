@@ -42,6 +42,7 @@ WAITING_STATUSES: tuple[str, ...] = ("open",)
 RUNNING = sa.text(
     f"status NOT IN ({', '.join(repr(s) for s in TERMINAL_STATUSES + WAITING_STATUSES)})"
 )
+WAITING = sa.text(f"status IN ({', '.join(repr(s) for s in WAITING_STATUSES)})")
 
 
 class U64(sa.TypeDecorator[int]):
@@ -134,6 +135,14 @@ orders = sa.Table(
     sa.Column("error_message", sa.Text(), nullable=True),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # What a waiting order waits for (domain/terms.py's JSON: exact decimal
+    # strings), and settings any type may carry; all part of the immutable
+    # definition, written once at create.
+    sa.Column("terms", _json(), nullable=True),
+    sa.Column("expires_at", UtcDateTime(), nullable=True),
+    sa.Column("max_price_impact_bps", sa.Integer(), nullable=True),
+    # Micro-lamports per compute unit as decimal text, or "auto".
+    sa.Column("priority_fee", sa.String(24), nullable=True),
     # A signed transaction is persisted whole or not at all: a retry must be
     # able to rebroadcast exactly the bytes whose signature it checks.
     sa.CheckConstraint(
@@ -151,6 +160,14 @@ sa.Index(
     orders.c.updated_at,
     postgresql_where=RUNNING,
     sqlite_where=RUNNING,
+)
+# The expiry sweeper's scan, and the trigger services' resume after a restart:
+# only the open orders, a small part of the table.
+sa.Index(
+    "ix_orders_open_expires_at",
+    orders.c.expires_at,
+    postgresql_where=WAITING,
+    sqlite_where=WAITING,
 )
 # Listing an owner's orders, newest first, with id as the keyset tie-break.
 sa.Index(None, orders.c.owner, orders.c.created_at, orders.c.id)

@@ -26,12 +26,13 @@ from sqlalchemy.exc import StatementError
 from order_engine.adapters.db.schema import RUNNING, U64
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
+from order_engine.domain.terms import PriorityFee, terms_from_json, terms_to_json
 from order_engine.ports.idempotency import Completion, IdempotencyKeyTaken
 
 _COLUMNS = (
     "id, kind, owner, input_mint, output_mint, amount_in, slippage_bps, status, seq, attempts, "
     "route, fill, tx_signature, tx_raw, tx_last_valid_block_height, error_code, error_message, "
-    "created_at, updated_at"
+    "created_at, updated_at, terms, expires_at, max_price_impact_bps, priority_fee"
 )
 _RUNNING = RUNNING.text  # claimable: neither terminal nor waiting for a trigger
 _MUTABLE_SET = (
@@ -41,8 +42,9 @@ _MUTABLE_SET = (
 _INSERT_ORDER = (
     "INSERT INTO orders (id, kind, owner, input_mint, output_mint, amount_in, slippage_bps, "
     "attempts, lease_owner, lease_expires_at, created_at, status, seq, route, fill, "
-    "tx_signature, tx_raw, tx_last_valid_block_height, error_code, error_message, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "tx_signature, tx_raw, tx_last_valid_block_height, error_code, error_message, updated_at, "
+    "terms, expires_at, max_price_impact_bps, priority_fee) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # One writer at a time holds the database lock from its first write to its
 # commit, so numbering inside the INSERT commits in number order (decision 0004).
@@ -111,6 +113,16 @@ def _mutable(order: Order) -> tuple[Any, ...]:
     )
 
 
+def _definition(order: Order) -> tuple[Any, ...]:
+    """As ``repository.definition_row`` stores them (terms as orjson of the same dict)."""
+    return (
+        _json(terms_to_json(order.terms)),
+        None if order.expires_at is None else stamp(order.expires_at),
+        order.max_price_impact_bps,
+        None if order.priority_fee is None else order.priority_fee.to_text(),
+    )
+
+
 def _event_values(event: OrderEvent, owner: str | None) -> tuple[Any, ...]:
     return (
         event.order_id.hex,
@@ -133,7 +145,7 @@ def _u64(value: int) -> str:
     return stored
 
 
-def create(order: Order, event: OrderEvent, idempotency: Completion | None) -> Unit:
+def create(order: Order, events: Sequence[OrderEvent], idempotency: Completion | None) -> Unit:
     row = (
         order.id.hex,
         order.kind.value,
@@ -145,14 +157,15 @@ def create(order: Order, event: OrderEvent, idempotency: Completion | None) -> U
         order.attempts,
         stamp(order.created_at),
         *_mutable(order),
+        *_definition(order),
     )
-    values = _event_values(event, order.owner)
+    values = [_event_values(event, order.owner) for event in events]
 
     def unit(conn: sqlite3.Connection) -> None:
         if idempotency is not None:
             _complete_reservation(conn, idempotency, order.id)
         conn.execute(_INSERT_ORDER, row)
-        conn.execute(_INSERT_EVENT, values)
+        conn.executemany(_INSERT_EVENT, values)
 
     return unit
 
@@ -234,7 +247,7 @@ def order_from_row(row: Sequence[Any]) -> Order:
     (
         id_, kind, owner, input_mint, output_mint, amount_in, slippage_bps, status, seq,
         attempts, route, fill, tx_signature, tx_raw, tx_lvbh, error_code, error_message,
-        created_at, updated_at,
+        created_at, updated_at, terms, expires_at, max_price_impact_bps, priority_fee,
     ) = row  # fmt: skip
     tx = None if tx_signature is None else SignedTx(tx_signature, bytes(tx_raw), tx_lvbh)
     return Order(
@@ -255,4 +268,8 @@ def order_from_row(row: Sequence[Any]) -> Order:
         fill=None if fill is None else orjson.loads(fill),
         error_code=error_code,
         error_message=error_message,
+        terms=None if terms is None else terms_from_json(orjson.loads(terms)),
+        expires_at=None if expires_at is None else _instant(expires_at),
+        max_price_impact_bps=max_price_impact_bps,
+        priority_fee=None if priority_fee is None else PriorityFee.from_text(priority_fee),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import pytest
@@ -199,6 +200,16 @@ def test_an_orders_floor_raises_the_plans_minimum_and_a_route_below_it_is_refuse
         floored(plan, plan.expected_out + 1)
     assert refused.value.code is ErrorCode.SLIPPAGE_EXCEEDED
     assert "nothing was signed" in refused.value.message
+
+
+def test_a_minimum_above_the_expected_output_is_kept_so_the_chain_refuses_the_swap() -> None:
+    # A caller may ask for more than the quote on purpose (the venue contract tests
+    # do, to see the slippage error): spreading the floor must never lower it.
+    pools = [amm("a", *DEEP)]
+    plan = plan_direct(pools, 10**9, 50, CFG)
+    assert plan is not None
+    above = dataclasses.replace(plan, min_out=plan.expected_out + 1)
+    assert leg_minimums(above) == [[plan.expected_out + 1]]
 
 
 class _Counting:

@@ -56,9 +56,11 @@ def leg_minimums(plan: RoutePlan) -> list[list[int]]:
         ]
         # Flooring may leave the sum a few units short: the floor is a promise about
         # the sum (a limit order's price), so the shortfall goes to legs with room.
-        short = min(hop_floor, hop_expected) - sum(shares)
+        # (Never negative: a floor above the expected output, as a caller asking the
+        # chain to refuse the swap sets it, is kept, not lowered to what is expected.)
+        short = max(0, min(hop_floor, hop_expected) - sum(shares))
         for j, leg in enumerate(hop):
-            add = min(short, leg.quote.amount_out - shares[j])
+            add = max(0, min(short, leg.quote.amount_out - shares[j]))
             shares[j] += add
             short -= add
         mins.append(shares)

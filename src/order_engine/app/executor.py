@@ -36,13 +36,14 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import structlog
 from solders.keypair import Keypair
 
 from order_engine.app.metrics import NULL_METRICS, ExecutionObserver
 from order_engine.app.reporting import Presenter, realised_fill
-from order_engine.app.router import Router
+from order_engine.app.router import RouteDecision, Router
 from order_engine.app.txbuilder import FeePolicy, build_swap_transaction
 from order_engine.domain.errors import (
     EngineError,
@@ -51,7 +52,14 @@ from order_engine.domain.errors import (
     StaleWrite,
     TransientError,
 )
-from order_engine.domain.order import Order, OrderEvent, OrderStatus, SignedTx, Trigger
+from order_engine.domain.order import (
+    RUNNING,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    SignedTx,
+    Trigger,
+)
 from order_engine.domain.routing import RoutePlan
 from order_engine.ports.bus import EventBus
 from order_engine.ports.chain import (
@@ -193,13 +201,19 @@ class OrderExecutor:
         # own task, which may have copied the context of whatever task started it.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(orderId=str(job.order_id))
-        order = await self._claim(job)
+        claiming = asyncio.ensure_future(self._claim(job))
+        try:
+            ahead = await self._route_ahead(job.order_id)
+            order = await claiming
+        finally:
+            claiming.cancel()  # only if this delivery was cancelled meanwhile
         if order is None:
             return
         self.observe.claimed(order, self.clock.now())
         run = _Run(
             order,
             log.bind(order_id=str(order.id), attempt=order.attempts, job_attempt=job.attempt),
+            ahead,
         )
         heartbeat = asyncio.create_task(self._heartbeat(order))
         try:
@@ -246,6 +260,25 @@ class OrderExecutor:
                     code=ErrorCode.SERVICE_UNAVAILABLE,
                 )
             await self.clock.sleep(step)
+
+    async def _route_ahead(self, order_id: UUID) -> _Ahead | None:
+        """Quote an order about to be routed while its lease is being taken: both
+        wait on I/O and neither needs the other, so the claim's write no longer
+        adds to every order's latency. Quoting reads and signs nothing; the run
+        uses the decision only for the order it quoted (the claimed order still
+        at the same seq) and routes afresh otherwise. A quote that fails here is
+        dropped: the run routes again and meets that failure itself."""
+        view = await self.repo.get(order_id)
+        if view is None or view.status not in _ROUTABLE:
+            return None
+        started = self.clock.monotonic()
+        try:
+            decision = await self.router.decide(
+                view.input_mint, view.output_mint, view.amount_in, view.slippage_bps
+            )
+        except Exception:  # noqa: BLE001 - see the docstring
+            return None
+        return _Ahead(view.seq, decision, started)
 
     async def _after_transient(self, run: _Run, job: Job, exc: Exception) -> None:
         latest = await self.repo.get(run.order.id)
@@ -314,10 +347,19 @@ class OrderExecutor:
         """Quote, choose, build, sign, persist, broadcast; with ``rebuild``, a re-sign
         replacing a stored transaction that can no longer execute."""
         order = run.order
-        started = self.clock.monotonic()
-        decision = await self.router.decide(
-            order.input_mint, order.output_mint, order.amount_in, order.slippage_bps
-        )
+        ahead, run.ahead = run.ahead, None  # good for the first routing of a run only
+        if (
+            ahead is not None
+            and rebuild is None
+            and ahead.seq == order.seq
+            and self.clock.monotonic() - ahead.started <= _AHEAD_MAX_AGE_S
+        ):
+            decision, started = ahead.decision, ahead.started
+        else:
+            started = self.clock.monotonic()
+            decision = await self.router.decide(
+                order.input_mint, order.output_mint, order.amount_in, order.slippage_bps
+            )
         routed = self.observe.since("routing", started)
         plan = decision.plan
         bound = order.max_price_impact_bps
@@ -552,9 +594,26 @@ class OrderExecutor:
         run.log.warning("order_failed", code=exc.code.value, error=exc.message)
 
 
+# What a delivery may quote before it holds the lease (``_route_ahead``), and how
+# old that quote may be when the lease comes (a claim can wait out another
+# worker's lease: a quote from before that wait is not one to sign).
+_ROUTABLE: frozenset[OrderStatus] = RUNNING - {OrderStatus.SUBMITTED}
+_AHEAD_MAX_AGE_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """A routing decision taken for the order at ``seq``, started at ``started``."""
+
+    seq: int
+    decision: RouteDecision
+    started: float
+
+
 @dataclass(slots=True)
 class _Run:
     """One delivery of a job: the order as this run last read or wrote it."""
 
     order: Order
     log: Any
+    ahead: _Ahead | None = None

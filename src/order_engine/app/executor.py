@@ -393,11 +393,12 @@ class OrderExecutor:
                 },
                 route=route,
             )
+            steps: tuple[Step, ...] = ()
         else:
-            # One transaction for both: the build step needs nothing the route
-            # step lacks, and each write is a round trip on the hot path.
-            await self._record_steps(
-                run,
+            # Written with the signed transaction, in one transaction: each write is
+            # a whole turn of the event loop or more on the hot path, and the route
+            # and build steps are history, not a guard (the submit write is the guard).
+            steps = (
                 (
                     Trigger.ROUTE,
                     {
@@ -425,11 +426,17 @@ class OrderExecutor:
         signed = SignedTx(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
         self.observe.since("building", routed)
         # Persist before the first send: from here on, any run knows what may be in flight.
-        await self._record(
+        await self._record_steps(
             run,
-            Trigger.SUBMIT,
-            {"txHash": signed.signature, "lastValidBlockHeight": signed.last_valid_block_height},
-            tx=signed,
+            *steps,
+            (
+                Trigger.SUBMIT,
+                {
+                    "txHash": signed.signature,
+                    "lastValidBlockHeight": signed.last_valid_block_height,
+                },
+                {"tx": signed},
+            ),
         )
         await self._broadcast(signed, run)
 
@@ -543,9 +550,7 @@ class OrderExecutor:
     ) -> None:
         await self._record_steps(run, (trigger, details, changes))
 
-    async def _record_steps(
-        self, run: _Run, *steps: tuple[Trigger, Mapping[str, Any], Mapping[str, Any]]
-    ) -> None:
+    async def _record_steps(self, run: _Run, *steps: Step) -> None:
         """Apply each (trigger, details, changes) step, persist them in one write, then
         publish; ``run.order`` becomes the new state only once the store has it, so
         the run never acts on state the store lacks."""
@@ -593,6 +598,9 @@ class OrderExecutor:
             return
         run.log.warning("order_failed", code=exc.code.value, error=exc.message)
 
+
+# One lifecycle step to record: its trigger, the event's details, the order's changes.
+Step = tuple[Trigger, Mapping[str, Any], Mapping[str, Any]]
 
 # What a delivery may quote before it holds the lease (``_route_ahead``), and how
 # old that quote may be when the lease comes (a claim can wait out another

@@ -12,7 +12,7 @@ for every pool that was asked.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -122,6 +122,36 @@ class Router:
             middle = sum(leg.quote.amount_in for leg in plan.hops[1])
             unfilled = _unfilled(first, amount_in, plan) + _unfilled(second, middle, plan)
             return RouteDecision(plan, {**s1, **s2}, tuple(unfilled))
+        raise NoRouteError(f"no route for {pair}: no venue lists a pool or a two-hop path")
+
+    async def planner(self, input_mint: str, output_mint: str) -> Callable[[int, int], RoutePlan]:
+        """The pair's pools read once, and a function planning any amount (and
+        slippage) on that one state, with no further I/O: a caller that must
+        quote many sizes against the same market (a trigger service confirming
+        its candidates) pays for the reads once. Raises as ``decide`` does; the
+        function raises ``InsufficientLiquidityError`` for an amount no route fills.
+        """
+        pair = f"{input_mint[:6]}…/{output_mint[:6]}…"
+        cfg = self._config
+        if self._direct(input_mint, output_mint):
+            pools, _ = await self._snapshots(input_mint, output_mint)
+            return lambda amount, slippage: ensure_plan(
+                plan_direct(pools, amount, slippage, cfg), pair, had_pools=bool(pools)
+            )
+        for mid in self._intermediates:
+            if mid in (input_mint, output_mint):
+                continue
+            if not (self._direct(input_mint, mid) and self._direct(mid, output_mint)):
+                continue
+            (first, _), (second, _) = await asyncio.gather(
+                self._snapshots(input_mint, mid), self._snapshots(mid, output_mint)
+            )
+            via = self._intermediates[mid]
+            return lambda amount, slippage: ensure_plan(
+                plan_two_hop(first, second, amount, slippage, via=via),
+                pair,
+                had_pools=bool(first and second),
+            )
         raise NoRouteError(f"no route for {pair}: no venue lists a pool or a two-hop path")
 
     async def _snapshots(

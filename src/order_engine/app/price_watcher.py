@@ -57,10 +57,11 @@ from uuid import UUID
 import structlog
 
 from order_engine.app.reporting import fmt
+from order_engine.app.router import MarketView
 from order_engine.app.waiting import WaitingOrders
 from order_engine.domain.errors import EngineError
 from order_engine.domain.order import Order, OrderKind, OrderStatus
-from order_engine.domain.routing import RoutePlan
+from order_engine.domain.routing import PoolQuote, RoutePlan
 from order_engine.domain.tokens import TokenRegistry
 from order_engine.ports.chain import Chain
 from order_engine.ports.clock import Clock
@@ -70,6 +71,7 @@ log = structlog.get_logger(__name__)
 
 Pair = tuple[str, str]  # (input mint, output mint)
 PAGE = 1_000
+FIRE_BATCH = 512  # triggers in flight at once in one pass
 DISCOVERY_LAG = timedelta(seconds=5)
 # Float keys only select candidates; every candidate is confirmed exactly. The
 # slack keeps an order whose floor rounds to the probe's price a candidate.
@@ -129,7 +131,7 @@ class PriceWatcher:
         *,
         core: WaitingOrders,
         store: WaitingOrderStore,
-        planner: Callable[[str, str], Awaitable[Callable[[int, int], RoutePlan]]],
+        planner: Callable[[str, str], Awaitable[MarketView]],  # Router.planner
         chain: Chain,
         clock: Clock,
         tokens: TokenRegistry,
@@ -263,10 +265,10 @@ class PriceWatcher:
         return fired
 
     async def _check_pair(self, pair: Pair, book: PairBook, slot: int, observed: float) -> int:
-        plan_for = await self.planner(*pair)
+        market = await self.planner(*pair)
         probe = book.amounts[0]
         try:
-            probe_out = plan_for(probe, 1).expected_out
+            probe_out = market.plan(probe, 1).expected_out
         except EngineError:
             return 0  # not even the smallest order can be filled now
         if not book.changed and book.last_probe == (probe, probe_out):
@@ -276,39 +278,67 @@ class PriceWatcher:
         # The bound allows for integer rounding at the probe's size: an output
         # floored by up to one unit, an input (fee) rounded by up to two.
         best = (probe_out + 1) / max(probe - 2, 1)
-        fired = 0
+        due: list[tuple[Order, dict[str, Any]]] = []
         for order in list(book.candidates(best)):
             floor = order.min_amount_out
             assert floor is not None  # noqa: S101 - the book holds orders with a floor
+            # The best single pool is a lower bound on the best route, and costs two
+            # pool evaluations instead of a split search: enough for most candidates.
+            single = market.best_single(order.amount_in)
+            if single is not None and single.amount_out >= floor:
+                due.append((order, self._fired_details(order, single, slot)))
+                continue
             try:
-                plan = plan_for(order.amount_in, order.slippage_bps)
+                plan = market.plan(order.amount_in, order.slippage_bps)
             except EngineError:
                 continue  # no route fills the whole amount now
-            if plan.expected_out < floor:
-                continue
-            details = self._fired_details(order, plan, slot)
-            book.remove(order.id)
-            try:
-                triggered = await self.core.trigger(order, details, observed_at=observed)
-            except Exception:
-                book.add(order)  # still open as far as we know: try again next pass
-                raise
-            if triggered is not None:
-                fired += 1
-                self.fired += 1
+            if plan.expected_out >= floor:
+                due.append((order, self._fired_details(order, plan, slot)))
+        fired = 0
+        # Fired together, so that their writes share commits (the SQLite group
+        # writer, PostgreSQL's pool): k crossings cost about k/batch commits.
+        for start in range(0, len(due), FIRE_BATCH):
+            chunk = due[start : start + FIRE_BATCH]
+            for order, _ in chunk:
+                book.remove(order.id)
+            results = await asyncio.gather(
+                *(self.core.trigger(o, d, observed_at=observed) for o, d in chunk),
+                return_exceptions=True,
+            )
+            failure: BaseException | None = None
+            for (order, _), result in zip(chunk, results, strict=True):
+                if isinstance(result, BaseException):
+                    book.add(order)  # still open as far as we know: next pass tries again
+                    failure = result
+                elif result is not None:
+                    fired += 1
+                    self.fired += 1
+            if failure is not None:
+                raise failure
         return fired
 
-    def _fired_details(self, order: Order, plan: RoutePlan, slot: int) -> dict[str, Any]:
+    def _fired_details(
+        self, order: Order, seen: RoutePlan | PoolQuote, slot: int
+    ) -> dict[str, Any]:
+        """What fired it: the whole amount's output on the route (or pool) quoted."""
         token_in = self.tokens.by_mint(order.input_mint)
         token_out = self.tokens.by_mint(order.output_mint)
-        price = token_out.to_ui(plan.expected_out) / token_in.to_ui(order.amount_in)
+        if isinstance(seen, PoolQuote):
+            out, dex, pools = seen.amount_out, seen.venue, [seen.pool_id]
+        else:
+            out, dex, pools = (
+                seen.expected_out,
+                seen.venue,
+                [leg.quote.pool_id for leg in seen.legs],
+            )
+        price = token_out.to_ui(out) / token_in.to_ui(order.amount_in)
         return {
             "trigger": "price",
             "priceSeen": fmt(price.quantize(Decimal(1).scaleb(-token_out.decimals))),
-            "expectedAmountOut": fmt(token_out.to_ui(plan.expected_out)),
-            "expectedAmountOutRaw": str(plan.expected_out),
+            "expectedAmountOut": fmt(token_out.to_ui(out)),
+            "expectedAmountOutRaw": str(out),
             "minAmountOutRaw": str(order.min_amount_out),
-            "dex": plan.venue,
-            "pools": [leg.quote.pool_id for leg in plan.legs],
+            "dex": dex,
+            "pools": pools,
             "slot": slot,
         }

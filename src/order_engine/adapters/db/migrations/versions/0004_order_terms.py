@@ -26,7 +26,6 @@ depends_on: str | Sequence[str] | None = None
 JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 WAITING = sa.text("status IN ('open')")
 INDEX = "ix_orders_open_expires_at"
-OPENED_INDEX = "ix_orders_open_updated_at"
 
 
 def upgrade() -> None:
@@ -36,13 +35,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("max_price_impact_bps", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("priority_fee", sa.String(24), nullable=True))
     op.create_index(INDEX, "orders", ["expires_at"], postgresql_where=WAITING, sqlite_where=WAITING)
-    op.create_index(
-        OPENED_INDEX, "orders", ["updated_at"], postgresql_where=WAITING, sqlite_where=WAITING
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(OPENED_INDEX, table_name="orders")
     op.drop_index(INDEX, table_name="orders")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("priority_fee")

@@ -183,7 +183,10 @@ class Engine:
             # Orders a previous process left unfinished may have no job anywhere now.
             await self.reconciler.run_once(stale_after_s=0)
             self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
-            # Open orders are durable: the watcher loads them all from the database.
+            # Open orders are durable: the watcher loads them all from the database,
+            # and hears of the ones placed here at once (a process that does not
+            # watch keeps no book: its orders are found through the database).
+            self.orders.watchers.append(self.watcher.watch)
             self._tasks.append(asyncio.create_task(self.watcher.run()))
             self._tasks.append(
                 asyncio.create_task(self.waiting.sweep_forever(self.settings.expiry_sweep_s))
@@ -191,6 +194,8 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop taking jobs, let running ones finish (or return them), release everything."""
+        with contextlib.suppress(ValueError):
+            self.orders.watchers.remove(self.watcher.watch)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -482,7 +487,6 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         discover_s=settings.watch_discover_s,
         resync_s=settings.watch_resync_s,
     )
-    orders.watchers.append(watcher.watch)
     reconciler = Reconciler(
         repo=repo,
         queue=queue,

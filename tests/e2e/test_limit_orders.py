@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -226,9 +227,9 @@ async def test_several_watchers_fire_an_order_exactly_once(
 
 
 async def test_open_orders_survive_a_restart_and_are_watched_and_expired_by_the_next_process(
-    tmp_path: Path,
+    tmp_path: Path, backend_overrides: dict[str, Any]
 ) -> None:
-    settings = engine_settings(tmp_path, expiry_sweep_s=0.05)
+    settings = engine_settings(tmp_path, expiry_sweep_s=0.05, **backend_overrides)
     async with running_engine(settings, workers=False) as first:
         # No workers, no watcher: the orders wait in the database only.
         waiting = await first.orders.submit(
@@ -267,3 +268,29 @@ async def test_open_orders_survive_a_restart_and_are_watched_and_expired_by_the_
             return any(waiting.id in book.orders for book in second.watcher.books.values())
 
         await eventually(watched, "the restarted watcher to hold the open order")
+
+
+async def test_a_limit_order_accepted_by_one_process_is_fired_by_anothers_watcher(
+    tmp_path: Path, backend_overrides: dict[str, Any]
+) -> None:
+    """Embedded (one SQLite file) and distributed (PostgreSQL, Redis): the accepting
+    engine runs no workers, so only the other's watcher, reading the database, can
+    find the order; it fires it once, and the order fills."""
+    settings = engine_settings(tmp_path, watch_discover_s=0.05, **backend_overrides)
+    async with (
+        running_engine(settings, workers=False) as front,
+        running_engine(settings) as back,
+    ):
+        price = await sol_price(front)
+        request = front.orders.validate(
+            "SOL",
+            "USDC",
+            "1",
+            kind=LIMIT,
+            options=OrderOptions(limit_price=price_text(price * Decimal("0.95"))),
+        )
+        placed = await front.orders.submit(request)
+        await wait_for_status(back, str(placed.id), "confirmed")
+        statuses = [e.status for e in await back.repo.events(placed.id)]
+        assert statuses.count(OrderStatus.TRIGGERED) == 1
+        assert back.watcher.fired == 1

@@ -223,8 +223,10 @@ class PriceWatcher:
                         self.chain.wait_for_slot(self._slot, self.discover_s)
                     )
                 woken = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({slot_wait, woken}, return_when=asyncio.FIRST_COMPLETED)
-                woken.cancel()
+                try:
+                    await asyncio.wait({slot_wait, woken}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    woken.cancel()
                 if slot_wait.done():
                     try:
                         self._slot = slot_wait.result()

@@ -92,6 +92,9 @@ class WaitingOrders:
             if current is None:
                 current = await self.repo.get(order_id)
             if current is None or current.status is not OrderStatus.OPEN:
+                if current is not None and isinstance(order, Order):
+                    # Seen open by this trigger service, fired (or ended) elsewhere first.
+                    log.info("order_trigger_lost", order_id=str(order_id), now=current.status.value)
                 return None
             event = current.apply(
                 Trigger.FIRE, self.clock.now(), {**details, "triggeredBy": self.worker_id}

@@ -22,7 +22,17 @@ from order_engine.app.waiting import WaitingOrders
 from order_engine.bootstrap import Engine
 from order_engine.domain.errors import OrderNotCancellable
 from order_engine.domain.order import OrderKind, OrderStatus
-from tests.e2e.wire import SOL_MINT, USDC_MINT, eventually, order, submit, wait_for_status
+from tests.e2e.wire import (
+    SOL_MINT,
+    USDC_MINT,
+    eventually,
+    order,
+    read_to_close,
+    receive_json,
+    submit,
+    wait_for_status,
+    ws_url,
+)
 from tests.support.harness import engine_settings, running_engine, serving
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -294,3 +304,22 @@ async def test_a_limit_order_accepted_by_one_process_is_fired_by_anothers_watche
         statuses = [e.status for e in await back.repo.events(placed.id)]
         assert statuses.count(OrderStatus.TRIGGERED) == 1
         assert back.watcher.fired == 1
+
+
+async def test_a_limit_order_submitted_over_a_websocket_streams_open_and_then_its_cancel(
+    api: tuple[Engine, str, aiohttp.ClientSession],
+) -> None:
+    engine, url, session = api
+    async with session.ws_connect(ws_url(url)) as ws:
+        await ws.send_json(order("1", type="limit", limitPrice="1000000", expiresInS=600))
+        order_id = (await receive_json(ws))["orderId"]
+        pending, opened = await receive_json(ws), await receive_json(ws)
+        assert (pending["status"], opened["status"]) == ("pending", "open")
+        assert opened["limitPrice"] == "1000000"
+        assert opened["expiresAt"].endswith("Z")
+        async with session.delete(f"{url}/api/orders/{order_id}") as response:
+            assert response.status == 200
+        rest = await read_to_close(ws)
+    assert rest.statuses == ["cancelled"]
+    assert rest.close_code == 1000
+    assert len(await engine.repo.events(uuid.UUID(order_id))) == 3

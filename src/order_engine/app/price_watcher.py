@@ -72,7 +72,9 @@ log = structlog.get_logger(__name__)
 Pair = tuple[str, str]  # (input mint, output mint)
 PAGE = 1_000
 FIRE_BATCH = 512  # triggers in flight at once in one pass
-DISCOVERY_LAG = timedelta(seconds=5)
+# Covers commit latency and clock skew between the accepting process and this one;
+# every discovery re-reads this window, so it stays short.
+DISCOVERY_LAG = timedelta(seconds=2)
 # Float keys only select candidates; every candidate is confirmed exactly. The
 # slack keeps an order whose floor rounds to the probe's price a candidate.
 _SLACK = 1 + 1e-9

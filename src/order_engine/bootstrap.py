@@ -40,6 +40,7 @@ from order_engine.adapters.db import (
     create_engine,
     run_migrations_async,
 )
+from order_engine.adapters.db.waiting import SqlWaitingOrders
 from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
 from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
 from order_engine.adapters.metrics import PrometheusMetrics
@@ -55,11 +56,14 @@ from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
 from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
+from order_engine.app.price_watcher import PriceWatcher
 from order_engine.app.quotes import QuoteService
 from order_engine.app.reconciler import Reconciler
 from order_engine.app.reporting import Presenter
 from order_engine.app.router import Router
 from order_engine.app.txbuilder import FeePolicy
+from order_engine.app.waiting import WaitingOrders
+from order_engine.domain.order import OrderKind
 from order_engine.domain.routing import RouterConfig
 from order_engine.domain.tokens import SOL, USDC, TokenRegistry
 from order_engine.ports.bus import EventBus
@@ -146,6 +150,8 @@ class Engine:
     router: Router
     orders: OrderService
     reconciler: Reconciler
+    waiting: WaitingOrders  # the waiting-order core: trigger, expire (app/waiting.py)
+    watcher: PriceWatcher  # limit orders' trigger service (app/price_watcher.py)
     gateway: Gateway  # API access, idempotency and the read side
     streams: StreamTailer  # the process's one reader of the bus for its WebSockets
     metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
@@ -177,9 +183,19 @@ class Engine:
             # Orders a previous process left unfinished may have no job anywhere now.
             await self.reconciler.run_once(stale_after_s=0)
             self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
+            # Open orders are durable: the watcher loads them all from the database,
+            # and hears of the ones placed here at once (a process that does not
+            # watch keeps no book: its orders are found through the database).
+            self.orders.watchers.append(self.watcher.watch)
+            self._tasks.append(asyncio.create_task(self.watcher.run()))
+            self._tasks.append(
+                asyncio.create_task(self.waiting.sweep_forever(self.settings.expiry_sweep_s))
+            )
 
     async def stop(self) -> None:
         """Stop taking jobs, let running ones finish (or return them), release everything."""
+        with contextlib.suppress(ValueError):
+            self.orders.watchers.remove(self.watcher.watch)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -451,6 +467,26 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         default_slippage_bps=settings.default_slippage_bps,
         metrics=metrics,
     )
+    orders.kinds = frozenset({OrderKind.MARKET, OrderKind.LIMIT})
+    waiting = WaitingOrders(
+        repo=repo,
+        store=SqlWaitingOrders(db),
+        bus=bus,
+        queue=queue,
+        clock=clock,
+        worker_id=worker_identity(),
+        metrics=metrics,
+    )
+    watcher = PriceWatcher(
+        core=waiting,
+        store=waiting.store,
+        planner=router.planner,
+        chain=chain,
+        clock=clock,
+        tokens=tokens,
+        discover_s=settings.watch_discover_s,
+        resync_s=settings.watch_resync_s,
+    )
     reconciler = Reconciler(
         repo=repo,
         queue=queue,
@@ -470,6 +506,8 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         router=router,
         orders=orders,
         reconciler=reconciler,
+        waiting=waiting,
+        watcher=watcher,
         gateway=gateway,
         streams=streams,
         metrics=metrics,

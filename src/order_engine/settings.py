@@ -133,6 +133,21 @@ class Settings(BaseSettings):
     reconcile_interval_s: float = Field(
         10.0, gt=0, description="RECONCILE_INTERVAL_S: how often lost jobs are re-enqueued."
     )
+    expiry_sweep_s: float = Field(
+        1.0, gt=0, description="EXPIRY_SWEEP_S: how often open orders past their expiry end."
+    )
+    watch_discover_s: float = Field(
+        1.0,
+        gt=0,
+        description="WATCH_DISCOVER_S: how often the price watcher reads the limit orders "
+        "other processes accepted.",
+    )
+    watch_resync_s: float = Field(
+        60.0,
+        gt=0,
+        description="WATCH_RESYNC_S: how often the price watcher reloads its whole book "
+        "(dropping orders cancelled elsewhere).",
+    )
     reconcile_stale_s: float = Field(
         30.0,
         gt=0,

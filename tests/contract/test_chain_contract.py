@@ -20,6 +20,7 @@ Venue programs are not needed here: swaps are the Venue contract's business.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 
@@ -122,6 +123,16 @@ class ChainContract:
         assert heights[-1] >= heights[0] + 6
         assert later.blockhash != first.blockhash
         assert later.last_valid_block_height > first.last_valid_block_height
+
+    async def test_waiting_for_a_slot_returns_as_soon_as_one_passes_and_the_current_one_on_timeout(
+        self, chain: Chain, advance: Advance
+    ) -> None:
+        now = await chain.wait_for_slot(2**62, 0.01)  # none past that: the current slot
+        assert now < 2**62
+        waiting = asyncio.ensure_future(chain.wait_for_slot(now, 30))
+        await asyncio.sleep(0)
+        await advance(1)
+        assert await asyncio.wait_for(waiting, 30) > now
 
     # --- sending and landing ---------------------------------------------------------------
 

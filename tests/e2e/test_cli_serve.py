@@ -165,3 +165,49 @@ def test_sigterm_drains_in_flight_orders_exits_zero_and_a_restart_finishes_the_r
     assert all(final[i] == "confirmed" for i in ids), final
     terminal = _terminal_events(db)
     assert all(terminal.get(i) == 1 for i in ids), terminal
+
+
+def test_a_limit_order_placed_from_the_cli_waits_and_the_cli_cancels_it(tmp_path: Path) -> None:
+    server = Server(tmp_path, SIM_TIME_SCALE="0")
+    try:
+        placing = subprocess.Popen(  # noqa: S603
+            [str(BIN), "submit", "SOL", "USDC", "1", "--limit", "1000000", "--expires-in",
+             "600", "--url", server.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(tmp_path),
+        )  # fmt: skip
+        assert placing.stdout is not None
+        seen: list[str] = []
+        while not any(" open " in line for line in seen):
+            line = placing.stdout.readline()
+            assert line, f"the CLI ended before the order was open: {seen}"
+            seen.append(line)
+        order_id = next(line.split()[1] for line in seen if line.startswith("order "))
+        assert any("limit 1000000" in line for line in seen), seen
+        cancelled = subprocess.run(  # noqa: S603
+            [str(BIN), "cancel", order_id, "--url", server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=_env(tmp_path),
+        )
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "cancelled" in cancelled.stdout
+        rest, _ = placing.communicate(timeout=60)
+        assert placing.returncode == 1  # the order ended without a fill
+        assert "cancelled" in rest
+        again = subprocess.run(  # noqa: S603
+            [str(BIN), "cancel", order_id, "--url", server.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=_env(tmp_path),
+        )
+        assert again.returncode == 1
+        assert "order_not_cancellable" in again.stderr
+    finally:
+        assert server.stop() == 0

@@ -249,6 +249,30 @@ def test_the_page_renders_whole_at_desktop_and_phone_widths(
     assert console.errors == []
 
 
+def test_a_limit_order_placed_in_the_form_waits_open_and_its_cancel_button_cancels_it(
+    page: Page, console: Console
+) -> None:
+    page.get_by_label("Type", exact=True).select_option("limit")
+    page.get_by_label("Amount", exact=True).fill("1")
+    page.get_by_label("Limit price (buy token per sell token)").fill("1000000")
+    page.get_by_label("Expires in (seconds, optional)").fill("600")
+    page.locator("#submit-order").click()
+    result = page.locator("#submit-result")
+    expect(result).to_contain_text("accepted")
+    short = re.search(r"Order ([0-9a-f]{8})", result.inner_text())
+    assert short is not None
+    placed = page.locator(f'tr[data-order-id^="{short.group(1)}"]')
+    expect(placed).to_have_attribute("data-status", "open")
+    expect(placed).to_contain_text("limit")
+    placed.get_by_role("button").click()
+    expect(page.locator("#detail-summary")).to_contain_text("1000000 USDC per SOL")
+    page.locator("#cancel-order").click()
+    expect(placed).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("#detail-summary")).to_contain_text("cancelled")
+    expect(page.locator("#cancel-order")).to_have_count(0)
+    assert console.errors == []
+
+
 def test_with_keys_on_the_page_asks_for_one_and_never_puts_it_in_a_url(
     browser: Browser, server: ServeProcess, console: Console
 ) -> None:

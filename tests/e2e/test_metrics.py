@@ -198,3 +198,27 @@ async def test_slow_landings_show_in_the_submit_to_confirm_histogram(tmp_path: P
         await wait_for_status(engine, body["orderId"], "confirmed")
         samples = await scrape(session, url)
     assert value(samples, "order_engine_stage_seconds_sum", stage="submit_to_confirm") >= 0.3
+
+
+async def test_metrics_count_open_orders_by_type_and_time_each_trigger(tmp_path: Path) -> None:
+    settings = engine_settings(tmp_path, expiry_sweep_s=0.05)
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        for _ in range(2):
+            status, _, waiting = await post_order(
+                session, url, order("1", type="limit", limitPrice="1000000")
+            )
+            assert status == 201, waiting
+        status, _, marketable = await post_order(
+            session, url, order("1", type="limit", limitPrice="1")
+        )
+        assert status == 201, marketable
+        await wait_for_status(engine, marketable["orderId"], "confirmed")
+        await asyncio.sleep(0.2)  # a sweep sets the open-orders gauge
+        samples = await scrape(session, url)
+    assert value(samples, "order_engine_open_orders", type="limit") == 2
+    assert value(samples, "order_engine_open_orders", type="market") == 0
+    assert value(samples, "order_engine_trigger_latency_seconds_count", type="limit") == 1

@@ -241,6 +241,9 @@ class CrashAfter:
         finally:
             self._after("get_signature_statuses")  # a poll, as far as a crash goes
 
+    async def wait_for_slot(self, after: int, timeout_s: float) -> int:
+        return await self.inner.wait_for_slot(after, timeout_s)
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         try:
             return await self.inner.get_transaction(signature)

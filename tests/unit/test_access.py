@@ -3,11 +3,14 @@ test moves: modes, caching, and what a refusal may reveal."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 
 from order_engine.adapters.db import Database, SqlApiKeyStore, create_engine
@@ -25,7 +28,10 @@ from order_engine.app.access import (
     public_part,
 )
 from order_engine.app.idempotency import KEY_SHAPE, request_fingerprint
+from order_engine.app.order_terms import Expiry, Resolved
 from order_engine.app.orders import OrderRequest
+from order_engine.domain.order import OrderKind
+from order_engine.domain.terms import LimitTerms, PriorityFee, floor_out
 from order_engine.domain.tokens import TokenRegistry
 
 
@@ -152,6 +158,47 @@ def test_the_idempotency_fingerprint_is_the_order_not_its_spelling() -> None:
         )
     }
     assert len(differing) == 4
+
+
+def test_a_limit_orders_terms_and_settings_are_part_of_its_fingerprint() -> None:
+    tokens = TokenRegistry()
+    sol, usdc = tokens.resolve("SOL"), tokens.resolve("USDC")
+
+    def limit(price: str, **more: object) -> OrderRequest:
+        terms = LimitTerms(Decimal(price), floor_out(10**9, 9, 6, Decimal(price)))
+        return OrderRequest(
+            sol,
+            usdc,
+            10**9,
+            50,
+            OrderKind.LIMIT,
+            Resolved(terms=terms, **more),  # type: ignore[arg-type]
+        )
+
+    variants = {
+        request_fingerprint(r)
+        for r in (
+            limit("150"),
+            limit("151"),
+            limit("150", expiry=Expiry(in_s=60)),
+            limit("150", max_price_impact_bps=100),
+            limit("150", priority_fee=PriorityFee(None)),
+        )
+    }
+    assert len(variants) == 5
+    assert request_fingerprint(limit("150.0")) == request_fingerprint(limit("150"))
+    # A market order without options hashes as it did before these fields existed,
+    # so a key stored by an older engine still replays.
+    old = {
+        "endpoint": "POST /api/orders/execute",
+        "inputMint": sol.mint,
+        "outputMint": usdc.mint,
+        "amountIn": str(10**9),
+        "slippageBps": 50,
+        "kind": "market",
+    }
+    digest = hashlib.sha256(orjson.dumps(old, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    assert request_fingerprint(_request(10**9)) == digest
 
 
 @pytest.mark.parametrize(

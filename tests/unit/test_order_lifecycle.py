@@ -141,6 +141,13 @@ def test_a_market_order_never_enters_the_waiting_states() -> None:
             order.apply(trigger, T0)
 
 
+def test_a_fired_order_waits_again_only_before_anything_is_signed() -> None:
+    rearmed = {status for status, t in TRANSITIONS if t is Trigger.REARM}
+    assert rearmed == {OrderStatus.TRIGGERED, OrderStatus.ROUTING, OrderStatus.BUILDING}
+    assert {TRANSITIONS[(status, Trigger.REARM)] for status in rearmed} == {OrderStatus.OPEN}
+    assert (OrderStatus.SUBMITTED, Trigger.REARM) not in TRANSITIONS
+
+
 def test_an_expired_transaction_is_rebuilt_but_never_rerouted_from_submitted() -> None:
     assert TRANSITIONS[(OrderStatus.SUBMITTED, Trigger.REBUILD)] is OrderStatus.BUILDING
     assert (OrderStatus.SUBMITTED, Trigger.ROUTE) not in TRANSITIONS

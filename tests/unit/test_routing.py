@@ -187,6 +187,15 @@ def test_leg_minimums_cover_each_hop_and_never_exceed_the_plan_minimum() -> None
         assert leg_min < leg.quote.amount_out
 
 
+def test_a_minimum_above_the_expected_output_stays_above_it_so_the_swap_fails_on_chain() -> None:
+    pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
+    plan = plan_direct(pools, 300 * 10**9, 75, CFG)
+    assert plan is not None
+    (mins,) = leg_minimums(dataclasses.replace(plan, min_out=plan.expected_out + 10))
+    assert sum(mins) > plan.expected_out
+    assert any(m > leg.quote.amount_out for leg, m in zip(plan.legs, mins, strict=True))
+
+
 def test_an_orders_floor_raises_the_plans_minimum_and_a_route_below_it_is_refused() -> None:
     pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
     plan = plan_direct(pools, 300 * 10**9, 75, CFG)

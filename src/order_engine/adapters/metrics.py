@@ -112,6 +112,21 @@ class PrometheusMetrics:
             registry=r,
         )
 
+        self.open = Gauge(
+            "order_engine_open_orders",
+            "Orders waiting for their trigger, by type (shared: aggregate with max).",
+            ["type"],
+            registry=r,
+        )
+        self.trigger_seconds = Histogram(
+            "order_engine_trigger_latency_seconds",
+            "From the pool state that fired a waiting order being seen to the order "
+            "being triggered, by type.",
+            ["type"],
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
+
     # --- the port ---------------------------------------------------------------------
 
     def order_submitted(self) -> None:
@@ -135,6 +150,12 @@ class PrometheusMetrics:
 
     def rejected(self, reason: str) -> None:
         self.rejections.labels(reason).inc()
+
+    def trigger_latency(self, kind: str, seconds: float) -> None:
+        self.trigger_seconds.labels(kind).observe(max(seconds, 0.0))
+
+    def open_orders(self, kind: str, count: int) -> None:
+        self.open.labels(kind).set(count)
 
     # --- exposition -------------------------------------------------------------------
 

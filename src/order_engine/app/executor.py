@@ -120,16 +120,22 @@ def check_price_impact(plan: RoutePlan, max_bps: int) -> None:
         )
 
 
+class FloorNotMet(PermanentError):
+    """The route's expected output is below the order's own floor: nothing signed."""
+
+    default_code = ErrorCode.SLIPPAGE_EXCEEDED
+
+
 def floored(plan: RoutePlan, floor: int | None) -> RoutePlan:
     """The plan with ``min_out`` raised to the order's own floor (a limit order's
     price times its amount), so the fill is never worse than that whatever the
     slippage allows. A route whose expected output is already below the floor
-    (the market moved back since the order fired) fails before signing: a
-    transaction bound to fail on-chain would only cost its fee."""
+    (the market moved back since the order fired) raises ``FloorNotMet`` before
+    signing: a transaction bound to fail on-chain would only cost its fee."""
     if floor is None or plan.min_out >= floor:
         return plan
     if plan.expected_out < floor:
-        raise PermanentError(
+        raise FloorNotMet(
             f"the route's expected output {plan.expected_out} is below the order's minimum "
             f"{floor} (base units): the price moved back since the order fired; nothing "
             "was signed",
@@ -252,8 +258,8 @@ class OrderExecutor:
             if order is not None:
                 return order
             current = await self.repo.get(job.order_id)
-            if current is None or current.is_terminal:
-                return None
+            if current is None or current.status not in RUNNING:
+                return None  # terminal, or waiting again: no job runs for it
             if self.clock.monotonic() > deadline:
                 raise TransientError(
                     f"order {job.order_id} is leased by another worker; retrying later",
@@ -328,7 +334,7 @@ class OrderExecutor:
 
     async def _run(self, run: _Run) -> None:
         rebuilds = 0
-        while not run.order.is_terminal:
+        while run.order.status in RUNNING:
             if run.order.status is OrderStatus.SUBMITTED:
                 rebuild = await self._land(run)
                 if rebuild is not None:
@@ -364,7 +370,24 @@ class OrderExecutor:
         plan = decision.plan
         bound = order.max_price_impact_bps
         check_price_impact(plan, self.cfg.max_price_impact_bps if bound is None else bound)
-        plan = floored(plan, order.min_amount_out)
+        try:
+            plan = floored(plan, order.min_amount_out)
+        except FloorNotMet as exc:
+            if rebuild is not None:
+                raise  # a transaction was signed for this order: settle it as failed
+            # Nothing signed, and the order waits for a price: it waits again,
+            # rather than fail on a move that may be gone in a slot. Generic: only
+            # an order carrying a floor has one to miss.
+            await self._record(
+                run,
+                Trigger.REARM,
+                {
+                    "reason": exc.message,
+                    "expectedAmountOutRaw": str(plan.expected_out),
+                    "minAmountOutRaw": str(order.min_amount_out),
+                },
+            )
+            return
         plan_view = self.present.plan(plan, order.output_mint)
         quotes = [self.present.quote(q) for q in plan.alternatives]
         unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]

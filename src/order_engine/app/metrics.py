@@ -40,6 +40,12 @@ class NullMetrics:
     def rejected(self, reason: str) -> None:
         pass
 
+    def trigger_latency(self, kind: str, seconds: float) -> None:
+        pass
+
+    def open_orders(self, kind: str, count: int) -> None:
+        pass
+
 
 NULL_METRICS: Metrics = NullMetrics()
 

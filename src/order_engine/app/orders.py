@@ -241,5 +241,7 @@ class OrderService:
                 continue  # it moved underneath us: decide again on what it is now
             log.info("order_cancelled", order_id=str(order_id))
             await self._publish(event)
+            for watcher in self.watchers:
+                watcher(order)  # no longer open: its trigger service drops it
             return order
         raise OrderNotCancellable(f"order {order_id} kept changing: try again")

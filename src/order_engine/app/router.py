@@ -12,7 +12,8 @@ for every pool that was asked.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -24,9 +25,11 @@ from order_engine.domain.errors import (
     TransientError,
 )
 from order_engine.domain.routing import (
+    PoolQuote,
     PoolSnapshot,
     RoutePlan,
     RouterConfig,
+    best_single,
     ensure_plan,
     plan_direct,
     plan_two_hop,
@@ -63,6 +66,33 @@ def _unfilled(pools: Sequence[PoolSnapshot], amount_in: int, plan: RoutePlan) ->
         except InsufficientLiquidityError as exc:
             found.append(Unfilled(pool, amount_in, exc.message))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """One read of a pair's pools: ``plan(amount, slippage_bps)`` routes any amount
+    on that state with no further I/O; ``best_single`` is the best one-pool quote
+    (direct pairs only), a cheap lower bound on what ``plan`` would give."""
+
+    plan: Callable[[int, int], RoutePlan]
+    direct_pools: tuple[PoolSnapshot, ...] = ()
+
+    def best_single(self, amount_in: int) -> PoolQuote | None:
+        quotes = best_single(self.direct_pools, amount_in) if self.direct_pools else []
+        return quotes[0] if quotes else None
+
+
+def _two_hop(
+    first: Sequence[PoolSnapshot],
+    second: Sequence[PoolSnapshot],
+    amount: int,
+    slippage: int,
+    *,
+    via: str,
+    pair: str,
+) -> RoutePlan:
+    plan = plan_two_hop(first, second, amount, slippage, via=via)
+    return ensure_plan(plan, pair, had_pools=bool(first and second))
 
 
 class Router:
@@ -122,6 +152,36 @@ class Router:
             middle = sum(leg.quote.amount_in for leg in plan.hops[1])
             unfilled = _unfilled(first, amount_in, plan) + _unfilled(second, middle, plan)
             return RouteDecision(plan, {**s1, **s2}, tuple(unfilled))
+        raise NoRouteError(f"no route for {pair}: no venue lists a pool or a two-hop path")
+
+    async def planner(self, input_mint: str, output_mint: str) -> MarketView:
+        """The pair's pools read once, and a function planning any amount (and
+        slippage) on that one state, with no further I/O: a caller that must
+        quote many sizes against the same market (a trigger service confirming
+        its candidates) pays for the reads once. Raises as ``decide`` does; the
+        function raises ``InsufficientLiquidityError`` for an amount no route fills.
+        """
+        pair = f"{input_mint[:6]}…/{output_mint[:6]}…"
+        cfg = self._config
+        if self._direct(input_mint, output_mint):
+            pools, _ = await self._snapshots(input_mint, output_mint)
+            return MarketView(
+                lambda amount, slippage: ensure_plan(
+                    plan_direct(pools, amount, slippage, cfg), pair, had_pools=bool(pools)
+                ),
+                tuple(pools),
+            )
+        for mid in self._intermediates:
+            if mid in (input_mint, output_mint):
+                continue
+            if not (self._direct(input_mint, mid) and self._direct(mid, output_mint)):
+                continue
+            (first, _), (second, _) = await asyncio.gather(
+                self._snapshots(input_mint, mid), self._snapshots(mid, output_mint)
+            )
+            return MarketView(
+                functools.partial(_two_hop, first, second, via=self._intermediates[mid], pair=pair)
+            )
         raise NoRouteError(f"no route for {pair}: no venue lists a pool or a two-hop path")
 
     async def _snapshots(

@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
-TERMINAL = frozenset({"confirmed", "failed"})
+from order_engine.domain.order import TERMINAL as TERMINAL_STATUSES
+
+# The domain's terminal statuses, as the wire spells them: a new one (expired,
+# cancelled) ends a stream here as it does in the engine.
+TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 # Microsecond resolution, one hour range, three significant digits: 0.1 %
 # relative error at any latency, in a few tens of kilobytes per histogram.
 HIST_LOWEST_US = 1

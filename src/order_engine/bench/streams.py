@@ -41,6 +41,7 @@ from order_engine.bench.procstat import (
     raise_open_files_limit,
     rss_bytes,
 )
+from order_engine.bench.stats import TERMINAL
 
 STREAM_PATH = "/api/orders/stream"
 CONNECT_CONCURRENCY = 100
@@ -76,7 +77,7 @@ async def _follow(subscriber: Subscriber) -> None:
         if "seq" not in data:
             continue
         subscriber.seen.append((data["orderId"], data["seq"], data["status"]))
-        if data["status"] in ("confirmed", "failed"):
+        if data["status"] in TERMINAL:
             at = datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
             subscriber.terminal_lag_s.append(time.time() - at.timestamp())
     subscriber.closed_code = subscriber.ws.close_code
@@ -218,7 +219,7 @@ def _expected_events(subscribers: list[Subscriber], order_ids: set[str]) -> int:
     best = max(subscribers, key=lambda s: len(s.terminal_lag_s), default=None)
     if best is None:
         return 0
-    finals = {o: seq for o, seq, status in best.seen if status in ("confirmed", "failed")}
+    finals = {o: seq for o, seq, status in best.seen if status in TERMINAL}
     if finals.keys() < order_ids:
         return 0
     return sum(finals[o] for o in order_ids)

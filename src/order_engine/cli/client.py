@@ -15,6 +15,10 @@ STATUS_COLOURS = {
     "submitted": typer.colors.MAGENTA,
     "confirmed": typer.colors.GREEN,
     "failed": typer.colors.RED,
+    "open": typer.colors.YELLOW,
+    "triggered": typer.colors.CYAN,
+    "expired": typer.colors.RED,
+    "cancelled": typer.colors.RED,
 }
 
 
@@ -43,7 +47,40 @@ def describe(event: dict[str, Any]) -> str:
         )
     if status == "failed":
         return f"{event.get('code')}: {event.get('error')} after {event.get('attempts')} attempt(s)"
+    if status == "open" and "reason" in event:
+        return f"waiting again: {event['reason']}"
+    if status == "open":
+        expiry = f", until {event['expiresAt']}" if event.get("expiresAt") else ""
+        return (
+            f"waiting for {event.get('minAmountOut')} out at limit {event.get('limitPrice')}"
+            f"{expiry} (cancel: order-engine cancel {event.get('orderId')})"
+        )
+    if status == "triggered":
+        return f"price {event.get('priceSeen')} on {event.get('dex')} at slot {event.get('slot')}"
+    if status in ("expired", "cancelled"):
+        return str(event.get("reason", ""))
     return ""
+
+
+async def cancel_order(base_url: str, order_id: str) -> int:
+    base = base_url.rstrip("/")
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        try:
+            async with session.delete(f"{base}/api/orders/{order_id}") as response:
+                payload = await response.json(content_type=None)
+        except aiohttp.ClientError as exc:
+            typer.secho(f"cannot reach {base}: {exc}", err=True, fg=typer.colors.RED)
+            return 2
+    if response.status == 200:
+        typer.secho(f"order {order_id} cancelled", fg=typer.colors.GREEN)
+        return 0
+    typer.secho(
+        f"not cancelled ({response.status} {payload.get('code')}): {payload.get('message')}",
+        err=True,
+        fg=typer.colors.RED,
+    )
+    return 1 if response.status == 409 else 2
 
 
 async def submit_and_follow(base_url: str, body: dict[str, Any], *, json_output: bool) -> int:

@@ -106,25 +106,57 @@ def submit(
     output_token: Annotated[str, typer.Argument(help="Token to buy, e.g. USDC.")],
     amount: Annotated[str, typer.Argument(help="Amount of the input token, in UI units.")],
     slippage_bps: Annotated[int, typer.Option(help="Slippage tolerance, basis points.")] = 50,
+    limit: Annotated[
+        str | None,
+        typer.Option(
+            help="A limit order: output per one input, UI units (e.g. 151.5 USDC per SOL). "
+            "It waits until the whole amount fills at this price or better."
+        ),
+    ] = None,
+    expires_in: Annotated[
+        int | None, typer.Option(help="A limit order expires after this many seconds.")
+    ] = None,
+    max_price_impact_bps: Annotated[
+        int | None, typer.Option(help="Fail rather than fill past this price impact.")
+    ] = None,
+    priority_fee: Annotated[
+        str | None,
+        typer.Option(help='Compute-unit price in micro-lamports, or "auto".'),
+    ] = None,
     url: Annotated[str, typer.Option(help="Engine base URL.")] = "http://127.0.0.1:3000",
     json_output: Annotated[bool, typer.Option("--json", help="Print raw JSON events.")] = False,
 ) -> None:
     """Post one order, print each status live as it arrives, then the fill."""
     from order_engine.cli.client import submit_and_follow
 
-    code = asyncio.run(
-        submit_and_follow(
-            url,
-            {
-                "inputToken": input_token,
-                "outputToken": output_token,
-                "amount": amount,
-                "slippageBps": slippage_bps,
-            },
-            json_output=json_output,
-        )
-    )
+    body: dict[str, Any] = {
+        "inputToken": input_token,
+        "outputToken": output_token,
+        "amount": amount,
+        "slippageBps": slippage_bps,
+    }
+    if limit is not None:
+        body.update(type="limit", limitPrice=limit)
+    if expires_in is not None:
+        body["expiresInS"] = expires_in
+    if max_price_impact_bps is not None:
+        body["maxPriceImpactBps"] = max_price_impact_bps
+    if priority_fee is not None:
+        body["priorityFee"] = int(priority_fee) if priority_fee.isdigit() else priority_fee
+    code = asyncio.run(submit_and_follow(url, body, json_output=json_output))
     raise typer.Exit(code)
+
+
+@app.command()
+def cancel(
+    order_id: Annotated[str, typer.Argument(help="The id of an open (limit) order.")],
+    url: Annotated[str, typer.Option(help="Engine base URL.")] = "http://127.0.0.1:3000",
+) -> None:
+    """Cancel an order still waiting for its trigger. Exit 0 cancelled, 1 refused
+    (already triggered or finished), 2 unknown or unreachable."""
+    from order_engine.cli.client import cancel_order
+
+    raise typer.Exit(asyncio.run(cancel_order(url, order_id)))
 
 
 @app.command()

@@ -20,6 +20,8 @@ Orders that wait for a condition (limit, sniper) add rows, not code paths:
 ``pending -> open`` (``WAIT``), then ``open -> triggered`` (``FIRE``) when a
 trigger service sees the condition hold, and ``triggered -> routing`` joins the
 market path. ``open -> expired | cancelled`` end an order that never fired.
+``REARM`` takes a fired order back to ``open`` when, routed, its own floor (a
+limit's price) is no longer reachable and nothing has been signed yet.
 An ``open`` order is ``WAITING``: no job runs for it, so the queue's claim and
 the reconciler leave it to its trigger service (``RUNNING`` is what they take).
 """
@@ -75,6 +77,7 @@ class Trigger(StrEnum):
     FIRE = "fire"  # the condition held (price reached, pool appeared): enqueue the job
     EXPIRE = "expire"  # the condition did not hold before the order's expiry
     CANCEL = "cancel"  # the owner withdrew the order while it was still waiting
+    REARM = "rearm"  # fired, but its floor was no longer met when routed: waiting again
 
 
 class OrderKind(StrEnum):
@@ -101,6 +104,8 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.TRIGGERED, T.ROUTE): S.ROUTING,
     (S.OPEN, T.EXPIRE): S.EXPIRED,
     (S.OPEN, T.CANCEL): S.CANCELLED,
+    # Only before anything is signed: from SUBMITTED a transaction may be in flight.
+    **{(status, T.REARM): S.OPEN for status in (S.TRIGGERED, S.ROUTING, S.BUILDING)},
 }
 del S, T
 

@@ -115,6 +115,16 @@ class Chain(Protocol):
         """
         ...
 
+    async def wait_for_slot(self, after: int, timeout_s: float) -> int:
+        """The current slot as soon as it is past ``after`` (``slotSubscribe``: a
+        trigger service re-reads pool state once per slot, not per timer tick), or,
+        after at most ``timeout_s``, whatever slot it is. Pool state changes only
+        at slots, so each new slot is the moment to look again.
+
+        A client that can only poll polls ``getSlot`` about once a slot.
+        """
+        ...
+
     async def get_transaction(self, signature: str) -> TransactionResult | None: ...
 
     async def get_multiple_accounts(self, pubkeys: Sequence[str]) -> list[bytes | None]:

@@ -34,3 +34,12 @@ class Metrics(Protocol):
     def rejected(self, reason: str) -> None:
         """A request refused by admission: ``rate_limited``, ``backpressure``, ``unauthorized``."""
         ...
+
+    def trigger_latency(self, kind: str, seconds: float) -> None:
+        """A waiting order fired ``seconds`` after its trigger service saw the state
+        that fired it (``kind``: limit, sniper)."""
+        ...
+
+    def open_orders(self, kind: str, count: int) -> None:
+        """How many orders of ``kind`` are open now (read from the database)."""
+        ...

@@ -100,6 +100,16 @@ class SimChain:
         # Without a driver (and at time scale 0), slots pass only as clients poll
         # (``ClusterParams.advance_on_poll``) or as tests advance them.
         self.driver = driver
+        self._slot_waiters: list[asyncio.Future[int]] = []
+        cluster.on_slot(self._new_slot)
+
+    def _new_slot(self, _env: object) -> None:
+        # Runs inside ``advance_slot``, before the slot's transactions land; the
+        # waiters resume after it returns, so they read the state the slot left.
+        waiters, self._slot_waiters = self._slot_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(self.cluster.slot)
 
     async def get_latest_blockhash(self) -> Blockhash:
         await self.latency.rpc()
@@ -171,6 +181,21 @@ class SimChain:
                 self.cluster.forget_height(expires_after_height, expired)
         # Timed out or expired: report whatever the cluster knows now (processed, or unseen).
         return landed if landed is not None else self.cluster.signature_statuses([signature])[0]
+
+    async def wait_for_slot(self, after: int, timeout_s: float) -> int:
+        if self.cluster.slot > after or timeout_s <= 0:
+            return self.cluster.slot
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(waiter)
+        except TimeoutError:
+            return self.cluster.slot
+        finally:
+            waiter.cancel()
+            with contextlib.suppress(ValueError):
+                self._slot_waiters.remove(waiter)
 
     def _wake(self) -> None:
         if self.driver is not None:

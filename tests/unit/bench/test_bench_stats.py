@@ -129,3 +129,11 @@ def test_per_second_buckets_leave_out_the_ramp_and_the_partial_last_second() -> 
 def test_per_second_of_nothing_is_zero() -> None:
     profile = per_second([], 0.0)
     assert profile.quantile(0.5) == 0.0
+
+
+def test_a_stream_ending_expired_or_cancelled_is_complete_like_one_ending_confirmed() -> None:
+    for last in ("expired", "cancelled"):
+        check = check_stream([1, 2, 3], ["pending", "open", last])
+        assert check.ends_terminal
+        assert check.complete
+    assert not check_stream([1, 2], ["pending", "open"]).ends_terminal

@@ -36,7 +36,7 @@ from order_engine.adapters.db.schema import WAITING as OPEN_PREDICATE
 from order_engine.domain.order import TERMINAL, WAITING, Order, OrderEvent
 from order_engine.ports.order_queries import START
 
-HEAD = "0004"
+HEAD = "0005"
 NewDatabase = Callable[[], Coroutine[Any, Any, str]]  # the ``new_database`` fixture (conftest.py)
 
 
@@ -208,7 +208,13 @@ async def test_an_in_memory_database_is_migrated_through_its_engine_not_its_url(
 def test_the_revision_history_is_a_single_line() -> None:
     scripts = ScriptDirectory.from_config(alembic_config())
     assert scripts.get_heads() == [HEAD]
-    assert [r.revision for r in scripts.walk_revisions()] == ["0004", "0003", "0002", "0001"]
+    assert [r.revision for r in scripts.walk_revisions()] == [
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
 
 
 def test_the_schemas_terminal_statuses_are_the_domains() -> None:
@@ -228,9 +234,10 @@ def test_the_latest_migration_spells_the_schemas_running_predicate() -> None:
     assert latest.RUNNING.text.count("'") == 2 * len(statuses)
 
 
-def test_the_open_orders_index_spells_the_schemas_waiting_predicate() -> None:
-    latest = ScriptDirectory.from_config(alembic_config()).get_revision("0004").module
-    assert latest.WAITING.text == OPEN_PREDICATE.text
+def test_the_open_orders_indexes_spell_the_schemas_waiting_predicate() -> None:
+    for revision in ("0004", "0005"):
+        module = ScriptDirectory.from_config(alembic_config()).get_revision(revision).module
+        assert module.WAITING.text == OPEN_PREDICATE.text
 
 
 def _accepted() -> tuple[Order, OrderEvent]:

@@ -161,11 +161,17 @@ sa.Index(
     postgresql_where=RUNNING,
     sqlite_where=RUNNING,
 )
-# The expiry sweeper's scan, and the trigger services' resume after a restart:
-# only the open orders, a small part of the table.
+# The expiry sweeper's scan, and the trigger services' discovery of orders that
+# (re)entered ``open`` elsewhere: only the open orders, a small part of the table.
 sa.Index(
     "ix_orders_open_expires_at",
     orders.c.expires_at,
+    postgresql_where=WAITING,
+    sqlite_where=WAITING,
+)
+sa.Index(
+    "ix_orders_open_updated_at",
+    orders.c.updated_at,
     postgresql_where=WAITING,
     sqlite_where=WAITING,
 )

@@ -58,6 +58,7 @@ from order_engine.ports.chain import (
 
 CONFIRMED = {"commitment": "confirmed"}
 MAX_SIGNATURES_PER_CALL = 256
+SLOT_POLL_S = 0.05  # getSlot at most this often while waiting for the next slot
 MAX_ACCOUNTS_PER_CALL = 100
 _HEADERS = {"Content-Type": "application/json"}
 _REJECTED_CODES = frozenset({wire.SIGNATURE_VERIFICATION_FAILURE, wire.INVALID_PARAMS, -32013})
@@ -224,6 +225,18 @@ class RpcChain:
         if timeout_s > 0 and not is_confirmed(status):
             await asyncio.sleep(timeout_s)
         return status
+
+    async def wait_for_slot(self, after: int, timeout_s: float) -> int:
+        # Polling getSlot (HTTP JSON-RPC has no slotSubscribe): a slot is 400 ms at
+        # time scale 1, so a poll every SLOT_POLL_S sees each one within an eighth of it.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        while True:
+            slot = int(await self.read("getSlot", [CONFIRMED]))
+            left = deadline - loop.time()
+            if slot > after or left <= 0:
+                return slot
+            await asyncio.sleep(min(left, SLOT_POLL_S))
 
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         config = {"encoding": "base64", "maxSupportedTransactionVersion": 0, **CONFIRMED}

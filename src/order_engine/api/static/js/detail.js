@@ -65,8 +65,30 @@ export class Detail {
       ["status", chip(order.status)],
       ["attempts", order.attempts],
     ];
+    if (order.limitPrice) {
+      rows.push(["limit", `${order.limitPrice} ${order.outputToken} per ${order.inputToken}`]);
+      rows.push(["min out", `${order.minAmountOut} ${order.outputToken}`]);
+    }
+    if (order.expiresAt) rows.push(["expires", time(order.expiresAt)]);
     if (order.error) rows.push(["error", `${order.error.code}: ${order.error.message}`]);
+    if (order.status === "open") rows.push(["", this.#cancelButton(order.orderId)]);
     this.summary.replaceChildren(...rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", {}, value)]));
+  }
+
+  // Only an open order can be cancelled; a 409 (it fired meanwhile) is shown as is.
+  #cancelButton(orderId) {
+    const button = el("button", { type: "button", id: "cancel-order", class: "secondary", text: "Cancel order" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await api(`/api/orders/${encodeURIComponent(orderId)}`, { method: "DELETE" });
+      } catch (error) {
+        button.replaceWith(el("span", { class: "error", text: `${error.code}: ${error.message}` }));
+        return;
+      }
+      await this.refresh();
+    });
+    return button;
   }
 
   #event(event) {

@@ -14,6 +14,19 @@ const ORDER_TYPES = {
     fields: [],
     body: (common) => common,
   },
+  limit: {
+    label: "Limit",
+    fields: [
+      { name: "limitPrice", label: "Limit price (buy token per sell token)" },
+      { name: "expiresInS", label: "Expires in (seconds, optional)", inputmode: "numeric" },
+    ],
+    body: (common, extra) => ({
+      ...common,
+      type: "limit",
+      limitPrice: extra.limitPrice,
+      ...(extra.expiresInS ? { expiresInS: Number(extra.expiresInS) } : {}),
+    }),
+  },
 };
 
 function uuid() {

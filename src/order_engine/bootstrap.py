@@ -30,7 +30,7 @@ import sqlalchemy.exc
 import structlog
 from solders.keypair import Keypair
 
-from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.clock import ReferenceClock, SystemClock
 from order_engine.adapters.db import (
     Database,
     SqlApiKeyStore,
@@ -149,6 +149,7 @@ class Engine:
     gateway: Gateway  # API access, idempotency and the read side
     streams: StreamTailer  # the process's one reader of the bus for its WebSockets
     metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
+    clock: Clock = field(default_factory=SystemClock)
     executor: OrderExecutor | None = None
     wallet: Keypair | None = None
     simulator: Simulator | None = None
@@ -171,6 +172,8 @@ class Engine:
             await self.simulator.start()
         if isinstance(self.bus, RedisEventBus):
             await self.bus.start()  # fail fast, and be live before the first subscriber
+        if isinstance(self.clock, ReferenceClock):
+            self._tasks.append(asyncio.create_task(self.clock.keep_synced()))
         if workers and self.executor is not None:
             await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
             self._workers_started = True
@@ -366,11 +369,23 @@ def _gateway(
     )
 
 
+async def engine_clock(db: Database, local: Clock | None = None) -> Clock:
+    """The time every worker's leases are measured in. On PostgreSQL, workers on
+    several hosts share the database: its server's clock, so that a host whose
+    clock is skewed neither takes live leases early nor holds a dead worker's
+    ones for as long as it is ahead (``ReferenceClock``). A SQLite file has one
+    host: its clock."""
+    if not db.is_postgres:
+        return local or SystemClock()
+    clock = ReferenceClock(db.server_time, local=local)
+    await clock.sync()
+    return clock
+
+
 async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool = True) -> Engine:
     """Wire one process. ``migrate`` applies migrations first (``serve`` does; the
     distributed ``api``/``worker`` commands leave that to ``order-engine migrate``)."""
     tokens = TokenRegistry()
-    clock = SystemClock()
     closers: list[Closer] = []
     try:
         if migrate:
@@ -382,6 +397,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         )
         db = Database(create_engine(settings.database_url, **pool))
         closers.append(db.close)
+        clock = await engine_clock(db)
         repo = SqlOrderRepository(db)
         bus = _bus(settings, closers)
         queue = _queue(settings, closers)
@@ -473,6 +489,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         gateway=gateway,
         streams=streams,
         metrics=metrics,
+        clock=clock,
         executor=executor,
         wallet=wallet,
         simulator=simulator,

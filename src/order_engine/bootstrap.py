@@ -174,6 +174,9 @@ class Engine:
             await self.bus.start()  # fail fast, and be live before the first subscriber
         if isinstance(self.clock, ReferenceClock):
             self._tasks.append(asyncio.create_task(self.clock.keep_synced()))
+        if self.role != "worker":  # where keys are written, whoever runs the reconciler
+            purging = self.gateway.idempotency.purge_forever(self.settings.idempotency_purge_s)
+            self._tasks.append(asyncio.create_task(purging))
         if workers and self.executor is not None:
             await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
             self._workers_started = True
@@ -473,7 +476,6 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         clock=clock,
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_s,
-        housekeeping=[gateway.idempotency.purge],
     )
     return Engine(
         settings=settings,

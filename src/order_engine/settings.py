@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         ge=24,
         description="IDEMPOTENCY_RETENTION_H: Idempotency-Key records are kept this long.",
     )
+    idempotency_purge_s: float = Field(
+        60.0,
+        gt=0,
+        description="IDEMPOTENCY_PURGE_S: how often each API process deletes keys past their "
+        "retention (in batches of 1,000 rows).",
+    )
     idempotency_in_flight_s: float = Field(
         60.0,
         gt=0,

@@ -7,6 +7,7 @@
 | bus        | in-process                | Redis pub/sub, one connection per process    |
 | chain      | in-process simulator      | JSON-RPC at ``SOLANA_RPC_URL``               |
 | rate limit | in-process token buckets  | Redis (one Lua token bucket per API key)     |
+| ws tickets | in-process                | Redis (``GETDEL``: single use across nodes)  |
 
 Each backend is chosen independently from ``Settings``. A process plays a
 ``role``: ``all`` (``serve``: API, workers and, without ``SOLANA_RPC_URL``,
@@ -42,9 +43,11 @@ from order_engine.adapters.db import (
 )
 from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
 from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
+from order_engine.adapters.memory.tickets import InMemoryTicketStore
 from order_engine.adapters.metrics import PrometheusMetrics
 from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
+from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
 from order_engine.adapters.wallet import load_or_create_keypair
@@ -67,6 +70,7 @@ from order_engine.ports.chain import Chain
 from order_engine.ports.clock import Clock
 from order_engine.ports.queue import JobQueue
 from order_engine.ports.ratelimit import RateLimiter
+from order_engine.ports.tickets import TicketStore
 from order_engine.ports.venue import Venue
 from order_engine.settings import Settings
 from order_engine.sim import SimConfig, Simulator, build_simulator
@@ -335,6 +339,21 @@ def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | No
     return limiter
 
 
+def _tickets(settings: Settings, closers: list[Closer]) -> TicketStore:
+    """Where WebSocket tickets live: shared by every API node through Redis, or this
+    one process's memory when it is the only one."""
+    redis_url = settings.effective_redis_url
+    tickets: TicketStore
+    if redis_url:
+        tickets = RedisTicketStore.from_url(
+            redis_url, prefix=settings.bus_prefix, max_connections=settings.redis_max_connections
+        )
+    else:
+        tickets = InMemoryTicketStore()
+    closers.append(tickets.close)
+    return tickets
+
+
 def _gateway(
     settings: Settings,
     *,
@@ -351,6 +370,8 @@ def _gateway(
             mode=settings.auth_mode,
             cache_s=settings.auth_cache_s,
             clock=clock,
+            tickets=_tickets(settings, closers),
+            ticket_ttl_s=settings.ws_ticket_ttl_s,
         ),
         idempotency=Idempotency(
             SqlIdempotencyStore(db),

@@ -249,7 +249,7 @@ def test_the_page_renders_whole_at_desktop_and_phone_widths(
     assert console.errors == []
 
 
-def test_with_keys_on_the_page_asks_for_one_and_never_puts_it_in_a_url(
+def test_with_keys_on_the_page_asks_for_one_and_puts_only_single_use_tickets_in_urls(
     browser: Browser, server: ServeProcess, console: Console
 ) -> None:
     key = server.cli("keys", "create", "--name", "dashboard").strip().split()[-1]
@@ -272,6 +272,9 @@ def test_with_keys_on_the_page_asks_for_one_and_never_puts_it_in_a_url(
         expect(row(page, order_id)).to_have_attribute("data-status", "confirmed")
         assert page.evaluate("sessionStorage.getItem('order-engine.apiKey')") == key
         assert not [u for u in urls if key in u]
+        sockets = [u for u in urls if u.startswith("ws")]
+        assert sockets, urls
+        assert all("ticket=oet_" in u for u in sockets), sockets  # a ticket, never the key
     finally:
         context.close()
     # Before the key was entered the page was refused (401s), as it should be.

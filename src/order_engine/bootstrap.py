@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception types
+import asyncpg  # no stubs (pyproject.toml); only its exception types
 import redis.exceptions
 import sqlalchemy.exc
 import structlog

@@ -115,4 +115,30 @@ async def test_a_failed_sync_keeps_the_last_reading() -> None:
     clock = ReferenceClock(reference)
     assert await clock.sync()
     assert not await clock.sync()
+    assert clock.synced
     assert clock.now() - datetime.now(UTC) > timedelta(hours=1, minutes=59)
+
+
+async def test_a_reference_clock_that_never_synced_keeps_trying_every_second() -> None:
+    calls: list[datetime] = []
+    answered = asyncio.Event()
+
+    async def reference() -> datetime:
+        calls.append(datetime.now(UTC))
+        if len(calls) < 2:
+            raise ConnectionRefusedError("the database is still starting")
+        answered.set()
+        return datetime.now(UTC) + timedelta(hours=1)
+
+    clock = ReferenceClock(reference, resync_s=3600)
+    assert not await clock.sync()
+    assert clock.offset == timedelta(0)  # never synced: the host's time
+    syncing = asyncio.create_task(clock.keep_synced())
+    try:
+        async with asyncio.timeout(5):
+            await answered.wait()
+        await asyncio.sleep(0)  # let sync() record the reading it was answered
+    finally:
+        syncing.cancel()
+    assert clock.synced
+    assert clock.now() - datetime.now(UTC) > timedelta(minutes=59)

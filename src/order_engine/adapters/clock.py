@@ -58,6 +58,7 @@ class ReferenceClock:
         self._anchor_time = self._local.now()
         self._anchor_mono = time.monotonic()
         self.offset = timedelta(0)  # reference minus this host's wall clock, last measured
+        self.synced = False  # whether any reading succeeded yet
 
     async def sync(self) -> bool:
         """Read the reference once; the reading is taken as of the round trip's middle."""
@@ -73,13 +74,16 @@ class ReferenceClock:
         self._anchor_time = reference.astimezone(UTC) + timedelta(seconds=(after - before) / 2)
         self._anchor_mono = after
         self.offset = self._anchor_time - self._local.now()
+        self.synced = True
         if abs(self.offset) > timedelta(seconds=1):
             log.warning("clock_skew", offset_s=round(self.offset.total_seconds(), 3))
         return True
 
     async def keep_synced(self) -> None:
+        """Resynchronise every ``resync_s``; every second until a first reading
+        succeeds (a process that started while the database was down)."""
         while True:
-            await asyncio.sleep(self.resync_s)
+            await asyncio.sleep(self.resync_s if self.synced else min(1.0, self.resync_s))
             await self.sync()
 
     def now(self) -> datetime:

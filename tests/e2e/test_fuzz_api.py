@@ -222,7 +222,15 @@ hostile_numbers = st.one_of(
     st.integers(min_value=10**39, max_value=10**41).map(str),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "1e-999999999", "1e999999999", "-0"]),
 )
-HOSTILE_FIELDS = ["inputToken", "outputToken", "amount", "slippageBps", "type", "ignoredField"]
+HOSTILE_FIELDS = [
+    "inputToken",
+    "outputToken",
+    "amount",
+    "slippageBps",
+    "maxPriceImpactBps",
+    "type",
+    "ignoredField",
+]
 
 
 def _with_number(field: str, literal: str) -> bytes:

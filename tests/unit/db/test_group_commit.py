@@ -136,7 +136,7 @@ async def test_order_terms_written_by_either_path_read_back_the_same_through_the
                 max_price_impact_bps=2000, priority_fee=fee,
             )  # fmt: skip
             opened = order.apply(Trigger.WAIT, T0, {"waitingFor": "price"})
-            await writer.create(order, first, opened)  # type: ignore[arg-type]
+            await writer.create(order, first, opened)
             assert await reader.get(order.id) == await writer.get(order.id) == order
             assert await reader.events(order.id) == [first, opened]
 

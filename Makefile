@@ -27,7 +27,7 @@ test: install ## the whole suite
 test-fast: install ## unit and contract tests only
 	$(BIN)/python -m pytest tests/unit tests/contract -q
 
-lint: install ## ruff + mypy strict
+lint: install ## ruff + mypy strict (src and tests: pyproject.toml [tool.mypy] files)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy

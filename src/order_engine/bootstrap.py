@@ -7,6 +7,7 @@
 | bus        | in-process                | Redis pub/sub, one connection per process    |
 | chain      | in-process simulator      | JSON-RPC at ``SOLANA_RPC_URL``               |
 | rate limit | in-process token buckets  | Redis (one Lua token bucket per API key)     |
+| ws tickets | in-process                | Redis (``GETDEL``: single use across nodes)  |
 
 Each backend is chosen independently from ``Settings``. A process plays a
 ``role``: ``all`` (``serve``: API, workers and, without ``SOLANA_RPC_URL``,
@@ -24,13 +25,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exception types
+import asyncpg  # no stubs (pyproject.toml); only its exception types
 import redis.exceptions
 import sqlalchemy.exc
 import structlog
 from solders.keypair import Keypair
 
-from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.clock import ReferenceClock, SystemClock
 from order_engine.adapters.db import (
     Database,
     SqlApiKeyStore,
@@ -43,9 +44,11 @@ from order_engine.adapters.db import (
 from order_engine.adapters.db.waiting import SqlWaitingOrders
 from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
 from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
+from order_engine.adapters.memory.tickets import InMemoryTicketStore
 from order_engine.adapters.metrics import PrometheusMetrics
 from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
+from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
 from order_engine.adapters.wallet import load_or_create_keypair
@@ -71,6 +74,7 @@ from order_engine.ports.chain import Chain
 from order_engine.ports.clock import Clock
 from order_engine.ports.queue import JobQueue
 from order_engine.ports.ratelimit import RateLimiter
+from order_engine.ports.tickets import TicketStore
 from order_engine.ports.venue import Venue
 from order_engine.settings import Settings
 from order_engine.sim import SimConfig, Simulator, build_simulator
@@ -155,6 +159,7 @@ class Engine:
     gateway: Gateway  # API access, idempotency and the read side
     streams: StreamTailer  # the process's one reader of the bus for its WebSockets
     metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
+    clock: Clock = field(default_factory=SystemClock)
     executor: OrderExecutor | None = None
     wallet: Keypair | None = None
     simulator: Simulator | None = None
@@ -177,6 +182,11 @@ class Engine:
             await self.simulator.start()
         if isinstance(self.bus, RedisEventBus):
             await self.bus.start()  # fail fast, and be live before the first subscriber
+        if isinstance(self.clock, ReferenceClock):
+            self._tasks.append(asyncio.create_task(self.clock.keep_synced()))
+        if self.role != "worker":  # where keys are written, whoever runs the reconciler
+            purging = self.gateway.idempotency.purge_forever(self.settings.idempotency_purge_s)
+            self._tasks.append(asyncio.create_task(purging))
         if workers and self.executor is not None:
             await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
             self._workers_started = True
@@ -345,6 +355,21 @@ def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | No
     return limiter
 
 
+def _tickets(settings: Settings, closers: list[Closer]) -> TicketStore:
+    """Where WebSocket tickets live: shared by every API node through Redis, or this
+    one process's memory when it is the only one."""
+    redis_url = settings.effective_redis_url
+    tickets: TicketStore
+    if redis_url:
+        tickets = RedisTicketStore.from_url(
+            redis_url, prefix=settings.bus_prefix, max_connections=settings.redis_max_connections
+        )
+    else:
+        tickets = InMemoryTicketStore()
+    closers.append(tickets.close)
+    return tickets
+
+
 def _gateway(
     settings: Settings,
     *,
@@ -361,6 +386,8 @@ def _gateway(
             mode=settings.auth_mode,
             cache_s=settings.auth_cache_s,
             clock=clock,
+            tickets=_tickets(settings, closers),
+            ticket_ttl_s=settings.ws_ticket_ttl_s,
         ),
         idempotency=Idempotency(
             SqlIdempotencyStore(db),
@@ -382,11 +409,23 @@ def _gateway(
     )
 
 
+async def engine_clock(db: Database, local: Clock | None = None) -> Clock:
+    """The time every worker's leases are measured in. On PostgreSQL, workers on
+    several hosts share the database: its server's clock, so that a host whose
+    clock is skewed neither takes live leases early nor holds a dead worker's
+    ones for as long as it is ahead (``ReferenceClock``). A SQLite file has one
+    host: its clock."""
+    if not db.is_postgres:
+        return local or SystemClock()
+    clock = ReferenceClock(db.server_time, local=local)
+    await clock.sync()
+    return clock
+
+
 async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool = True) -> Engine:
     """Wire one process. ``migrate`` applies migrations first (``serve`` does; the
     distributed ``api``/``worker`` commands leave that to ``order-engine migrate``)."""
     tokens = TokenRegistry()
-    clock = SystemClock()
     closers: list[Closer] = []
     try:
         if migrate:
@@ -398,6 +437,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         )
         db = Database(create_engine(settings.database_url, **pool))
         closers.append(db.close)
+        clock = await engine_clock(db)
         repo = SqlOrderRepository(db)
         bus = _bus(settings, closers)
         queue = _queue(settings, closers)
@@ -493,7 +533,6 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         clock=clock,
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_s,
-        housekeeping=[gateway.idempotency.purge],
     )
     return Engine(
         settings=settings,
@@ -511,6 +550,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         gateway=gateway,
         streams=streams,
         metrics=metrics,
+        clock=clock,
         executor=executor,
         wallet=wallet,
         simulator=simulator,

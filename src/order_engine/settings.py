@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         description="BODY_READ_TIMEOUT_S: a request body not received whole within this "
         "gets 408 (a slow upload cannot hold a request slot).",
     )
+    ws_ticket_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        le=300,
+        description="WS_TICKET_TTL_S: how long a ticket from POST /api/ws-tickets may be "
+        "redeemed (once) as a WebSocket's ?ticket=.",
+    )
     ws_auth_timeout_s: float = Field(
         3.0,
         gt=0,
@@ -236,6 +243,12 @@ class Settings(BaseSettings):
         24.0,
         ge=24,
         description="IDEMPOTENCY_RETENTION_H: Idempotency-Key records are kept this long.",
+    )
+    idempotency_purge_s: float = Field(
+        60.0,
+        gt=0,
+        description="IDEMPOTENCY_PURGE_S: how often each API process deletes keys past their "
+        "retention (in batches of 1,000 rows).",
     )
     idempotency_in_flight_s: float = Field(
         60.0,

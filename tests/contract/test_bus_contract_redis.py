@@ -176,7 +176,7 @@ class TestRedisEventBus(EventBusContract):
         assert (one_order.dropped, every_order.dropped) == (0, 0)
         [connection] = await subscriber_connections(admin, f"{unique_prefix}:bus")
 
-        await admin.execute_command("CLIENT", "KILL", "ID", connection["id"])
+        await admin.execute_command("CLIENT", "KILL", "ID", connection["id"])  # type: ignore[no-untyped-call]
 
         await eventually(
             lambda: (one_order.dropped, every_order.dropped) == (1, 1),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from order_engine.adapters.clock import SystemClock
+from order_engine.adapters.clock import ReferenceClock, SystemClock
 from order_engine.ports.clock import Clock
 
 # asyncio may wake a timer up to the clock's resolution early (BaseEventLoop._run_once).
@@ -78,3 +78,67 @@ class TestSystemClock(ClockContract):
     @pytest.fixture
     def clock(self) -> Clock:
         return SystemClock()
+
+
+async def _host_time() -> datetime:
+    return datetime.now(UTC)
+
+
+class TestReferenceClock(ClockContract):
+    @pytest.fixture
+    async def clock(self) -> Clock:
+        clock = ReferenceClock(_host_time)
+        assert await clock.sync()
+        return clock
+
+
+async def test_a_reference_clock_keeps_the_references_time_not_the_hosts() -> None:
+    ahead = timedelta(minutes=5)
+
+    async def reference() -> datetime:
+        return datetime.now(UTC) + ahead
+
+    clock = ReferenceClock(reference)
+    assert await clock.sync()
+    assert abs(clock.now() - (datetime.now(UTC) + ahead)) < timedelta(milliseconds=100)
+    assert abs(clock.offset - ahead) < timedelta(milliseconds=100)
+
+
+async def test_a_failed_sync_keeps_the_last_reading() -> None:
+    readings = [datetime.now(UTC) + timedelta(hours=2)]
+
+    async def reference() -> datetime:
+        if not readings:
+            raise ConnectionRefusedError("the database is down")
+        return readings.pop()
+
+    clock = ReferenceClock(reference)
+    assert await clock.sync()
+    assert not await clock.sync()
+    assert clock.synced
+    assert clock.now() - datetime.now(UTC) > timedelta(hours=1, minutes=59)
+
+
+async def test_a_reference_clock_that_never_synced_keeps_trying_every_second() -> None:
+    calls: list[datetime] = []
+    answered = asyncio.Event()
+
+    async def reference() -> datetime:
+        calls.append(datetime.now(UTC))
+        if len(calls) < 2:
+            raise ConnectionRefusedError("the database is still starting")
+        answered.set()
+        return datetime.now(UTC) + timedelta(hours=1)
+
+    clock = ReferenceClock(reference, resync_s=3600)
+    assert not await clock.sync()
+    assert clock.offset == timedelta(0)  # never synced: the host's time
+    syncing = asyncio.create_task(clock.keep_synced())
+    try:
+        async with asyncio.timeout(5):
+            await answered.wait()
+        await asyncio.sleep(0)  # let sync() record the reading it was answered
+    finally:
+        syncing.cancel()
+    assert clock.synced
+    assert clock.now() - datetime.now(UTC) > timedelta(minutes=59)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from tests.contract.sql_stores import PostgresStores, SqliteStores, accepted, at
 
 from order_engine.adapters.db import SqlIdempotencyStore, SqlOrderRepository
@@ -171,6 +173,34 @@ class IdempotencyStoreContract:
         assert await store.purge(at(50)) == 0
         assert await self.begin(store, key="new", now=at(101)) == Replay(kept)
         assert isinstance(await self.begin(store, key="old", now=at(101)), Started)
+
+    async def test_a_purge_deletes_in_bounded_batches_and_several_purgers_share_the_work(
+        self, sql_repo: SqlOrderRepository
+    ) -> None:
+        db = sql_repo.db
+        first, second = (
+            SqlIdempotencyStore(db, purge_batch=3),
+            SqlIdempotencyStore(db, purge_batch=3),
+        )
+        for n in range(10):
+            await self.reserve(first, key=f"old-{n}", now=at(n))
+        await self.reserve(first, key="new", now=at(100))
+        deleted: list[int] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("DELETE"):
+                deleted.append(cursor.rowcount)
+
+        event.listen(db.engine.sync_engine, "after_cursor_execute", count)
+        try:
+            purged = await asyncio.gather(first.purge(at(50)), second.purge(at(50)))
+        finally:
+            event.remove(db.engine.sync_engine, "after_cursor_execute", count)
+        assert sum(purged) == 10
+        assert sum(deleted) == 10
+        assert max(deleted) <= 3  # no statement deleted more than a batch
+        assert isinstance(await self.begin(first, key="old-0", now=at(101)), Started)
+        assert not isinstance(await self.begin(first, key="new", now=at(101)), Started)
 
     async def test_a_key_of_255_characters_is_stored_whole(
         self, store: IdempotencyStore, sql_repo: SqlOrderRepository

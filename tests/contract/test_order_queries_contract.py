@@ -163,7 +163,9 @@ class OrderQueriesContract:
     async def test_the_dex_filter_matches_a_venue_alone_or_in_a_split(
         self, sql_repo: SqlOrderRepository, queries: OrderQueries
     ) -> None:
-        routes = {"raydium": None, "meteora": None, "meteora+raydium": None, "raydium_x": None}
+        routes: dict[str, UUID | None] = dict.fromkeys(
+            ("raydium", "meteora", "meteora+raydium", "raydium_x")
+        )
         for i, dex in enumerate(routes):
             order = await create(sql_repo, owner="a", created=at(i))
             routes[dex] = (await advance(sql_repo, order, Trigger.ROUTE, route={"dex": dex})).id

@@ -43,8 +43,7 @@ async def post_order(
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
     async with session.post(url + EXECUTE, json=body, headers=headers) as response:
-        headers = CIMultiDict(response.headers)
-        return response.status, headers, orjson.loads(await response.read())
+        return response.status, CIMultiDict(response.headers), orjson.loads(await response.read())
 
 
 async def get_json(

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from yarl import URL
 
 from order_engine.ports.order_queries import OrderFilter
 from order_engine.settings import Settings
@@ -413,3 +414,70 @@ async def test_a_socket_submit_with_an_idempotency_key_is_replayed_not_repeated(
             reused = await read_to_close(ws)
         assert reused.close_code == 1008
         assert reused.messages[0]["code"] == "idempotency_key_reused"
+
+
+async def ws_ticket(session: aiohttp.ClientSession, url: str, key: str | None) -> str:
+    headers = bearer(key) if key else {}
+    async with session.post(f"{url}/api/ws-tickets", headers=headers) as response:
+        body = await response.json(content_type=None)
+        assert response.status == 201, body
+        assert response.headers["Cache-Control"] == "no-store"
+        ticket: str = body["ticket"]
+        return ticket
+
+
+def stream_url(url: str, **params: str) -> URL:
+    return ws_url(url).with_path("/api/orders/stream").with_query(params)
+
+
+async def test_a_socket_takes_a_single_use_ticket_instead_of_a_key_in_its_url(
+    api_settings: Settings,
+) -> None:
+    async with (
+        running_engine(api_settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        async with session.post(f"{url}/api/ws-tickets") as refused:
+            assert refused.status == 401
+        ticket = await ws_ticket(session, url, key)
+        assert key not in ticket
+        async with session.ws_connect(ws_url(url, ticket=ticket)) as ws:
+            await ws.send_str(orjson.dumps(order("1")).decode())
+            order_id = (await receive_json(ws))["orderId"]
+        stored = await engine.repo.get(uuid.UUID(order_id))
+        assert stored is not None
+        assert stored.owner == key_id(key)  # the ticket stood for the key
+        # Once only, on either socket.
+        async with session.ws_connect(stream_url(url, ticket=ticket)) as ws:
+            again = await read_to_close(ws)
+        assert again.close_code == 4401
+        assert "invalid ticket" in again.messages[0]["message"]
+        fresh = await ws_ticket(session, url, key)
+        async with session.ws_connect(stream_url(url, ticket=fresh)) as ws:
+            assert (await receive_json(ws))["type"] == "subscribed"
+
+
+async def test_a_ticket_expires_and_one_for_a_revoked_key_is_refused(
+    api_settings: Settings,
+) -> None:
+    settings = api_settings.model_copy(update={"ws_ticket_ttl_s": 0.3, "auth_cache_s": 0.01})
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        late = await ws_ticket(session, url, key)
+        await asyncio.sleep(0.4)
+        async with session.ws_connect(stream_url(url, ticket=late)) as ws:
+            expired = await read_to_close(ws)
+        assert expired.close_code == 4401
+        revoked = await ws_ticket(session, url, key)
+        assert await engine.gateway.auth.keys.revoke(key_id(key), engine.clock.now())
+        await asyncio.sleep(0.05)
+        async with session.ws_connect(stream_url(url, ticket=revoked)) as ws:
+            refused = await read_to_close(ws)
+        assert refused.close_code == 4401
+        assert "revoked" in refused.messages[0]["message"]

@@ -72,7 +72,9 @@ async def test_an_open_order_is_cancelled_once_and_then_refused_with_409(
     status, view = await delete(session, url, placed.id)
     assert status == 200, view
     assert (view["status"], view["type"]) == ("cancelled", "limit")
-    assert [e["status"] for e in view["events"]] == ["pending", "open", "cancelled"]  # type: ignore[index, union-attr]
+    events = view["events"]
+    assert isinstance(events, list)
+    assert [e["status"] for e in events] == ["pending", "open", "cancelled"]
     assert [e.seq for e in await engine.repo.events(placed.id)] == [1, 2, 3]
 
     status, problem = await delete(session, url, placed.id)

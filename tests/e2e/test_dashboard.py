@@ -273,7 +273,7 @@ def test_a_limit_order_placed_in_the_form_waits_open_and_its_cancel_button_cance
     assert console.errors == []
 
 
-def test_with_keys_on_the_page_asks_for_one_and_never_puts_it_in_a_url(
+def test_with_keys_on_the_page_asks_for_one_and_puts_only_single_use_tickets_in_urls(
     browser: Browser, server: ServeProcess, console: Console
 ) -> None:
     key = server.cli("keys", "create", "--name", "dashboard").strip().split()[-1]
@@ -296,6 +296,10 @@ def test_with_keys_on_the_page_asks_for_one_and_never_puts_it_in_a_url(
         expect(row(page, order_id)).to_have_attribute("data-status", "confirmed")
         assert page.evaluate("sessionStorage.getItem('order-engine.apiKey')") == key
         assert not [u for u in urls if key in u]
+        sockets = [u for u in urls if u.startswith("ws")]
+        # Before the key was entered, none; once it was, a single-use ticket per socket.
+        assert "ticket=oet_" in sockets[-1], sockets
+        assert not [u for u in sockets if "apiKey" in u], sockets
     finally:
         context.close()
     # Before the key was entered the page was refused (401s), as it should be.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import aiohttp
@@ -56,3 +57,22 @@ async def test_connections_beyond_the_cap_get_a_503_at_once(tmp_path: Path) -> N
         finally:
             for ws in held:
                 await ws.close()
+
+
+async def test_a_socket_that_owes_its_key_and_sends_nothing_is_closed_within_the_auth_timeout(
+    tmp_path: Path,
+) -> None:
+    settings = engine_settings(tmp_path, ws_auth_timeout_s=0.3, auth_mode="required")
+    async with (
+        running_engine(settings, workers=False) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(ws_url(url)) as ws,
+    ):
+        started = time.monotonic()
+        error = await ws.receive_json(timeout=5)
+        closing = await ws.receive(timeout=5)
+        held = time.monotonic() - started
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert "within 0.3 s" in error["message"], error
+        assert held < 2.0  # the server's default would have held it as long as it liked

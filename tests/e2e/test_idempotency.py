@@ -230,9 +230,12 @@ async def test_in_open_mode_a_retry_without_any_api_key_is_replayed_too(
         assert len(await engine.gateway.queries.list_orders(OrderFilter(), limit=10)) == 1
 
 
-async def test_the_reconciler_purges_keys_past_their_retention(api_settings: Settings) -> None:
-    settings = api_settings.model_copy(update={"reconcile_interval_s": 0.05})
-    async with running_engine(settings) as engine:
+async def test_a_process_serving_the_api_purges_keys_past_their_retention_without_workers(
+    api_settings: Settings,
+) -> None:
+    # No workers, so no reconciler: the purge belongs to the processes that write keys.
+    settings = api_settings.model_copy(update={"idempotency_purge_s": 0.05})
+    async with running_engine(settings, workers=False) as engine:
         store = engine.gateway.idempotency.store
         now = engine.orders.clock.now()
         for key, age_h in (("old", 25), ("recent", 23)):

@@ -5,6 +5,7 @@ at the limit; expired, cancelled, resumed after a restart, and raced."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
@@ -189,7 +190,7 @@ async def test_a_cancel_racing_a_trigger_has_exactly_one_winner(
             # Fired at a price the market never offered: routed, the floor is not met,
             # nothing is signed, and the order waits again.
             await eventually(
-                lambda oid=order_id: _rearmed(engine, oid), "the fired order to wait again"
+                functools.partial(_rearmed, engine, order_id), "the fired order to wait again"
             )
 
 

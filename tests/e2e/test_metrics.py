@@ -58,6 +58,7 @@ async def test_metrics_count_orders_by_outcome_and_venue_with_stage_latencies(
     dex = stream.events[-1]["dex"]
     failed = await engine.repo.get(uuid.UUID(bad["orderId"]))
     assert failed is not None
+    assert failed.error_code is not None
     assert value(after, "order_engine_orders_submitted_total") == 2
     assert value(after, "order_engine_orders_finished_total", status="confirmed", code="") == 1
     assert (

@@ -34,6 +34,7 @@ from tests.e2e.wire import (
     wait_for_status,
     ws_url,
 )
+from tests.integration.helpers import executor_of
 from tests.support.harness import engine_settings, running_engine, serving
 
 # One event loop for the module, so that the tests which do not change the engine
@@ -89,7 +90,7 @@ async def test_a_subscriber_from_before_the_order_runs_sees_every_status_with_it
         async with session.ws_connect(ws_url(url, orderId=order_id)) as ws:
             first = await receive_json(ws)
             assert (first["seq"], first["status"]) == (1, "pending")
-            await engine.queue.start(engine.executor, 4)  # only now does the order run
+            await engine.queue.start(executor_of(engine), 4)  # only now does the order run
             rest = await read_to_close(ws)
         stream = Stream([first, *rest.messages], rest.close_code)
         assert_gapless_lifecycle(stream, order_id)
@@ -226,7 +227,7 @@ async def test_many_subscribers_at_different_moments_all_get_the_same_complete_s
             return tasks
 
         early = await join(20)  # while the order is only pending
-        await engine.queue.start(engine.executor, 4)
+        await engine.queue.start(executor_of(engine), 4)
         await wait_for_status(engine, order_id, "submitted")
         middle = await join(20)  # while its transaction waits to land
         await release()

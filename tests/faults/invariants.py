@@ -1,6 +1,7 @@
 """The invariants every fault scenario ends with, checked from outside the engine.
 
-* From the database (plain SQL through asyncpg, not the engine's repository):
+* From the database (plain SQL through asyncpg, or sqlite3 for an embedded
+  engine's file, not the engine's repository):
   every accepted order is stored and reached exactly one terminal state, which
   is its last event; its event seqs are 1..n without a gap.
 * From the chain process (raw JSON-RPC, not the engine's ``RpcChain``): of all
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,19 +68,47 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load_orders(database_url: str) -> dict[str, StoredOrder]:
+def sqlite_path(database_url: str) -> str | None:
+    """The file of an embedded engine's ``sqlite+aiosqlite:///`` URL; ``None`` for PostgreSQL."""
+    return database_url.split(":///", 1)[1] if database_url.startswith("sqlite") else None
+
+
+def sqlite_rows(path: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows read beside a running engine (WAL: a reader takes no lock it waits on);
+    ids come back as the canonical UUID text PostgreSQL's ``::text`` gives."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(row) for row in conn.execute(sql, params)]
+    finally:
+        conn.close()
+    for row in rows:
+        for name in ("id", "order_id"):
+            if isinstance(row.get(name), str):
+                row[name] = str(uuid.UUID(row[name]))
+    return rows
+
+
+async def _fetch(database_url: str, pg_sql: str, sqlite_sql: str) -> list[Any]:
+    path = sqlite_path(database_url)
+    if path is not None:
+        return sqlite_rows(path, sqlite_sql)
     conn = await asyncpg.connect(plain_url(database_url), timeout=10)
     try:
-        rows = await conn.fetch(
-            "SELECT id::text AS id, status, seq, input_mint, output_mint, fill, error_code, "
-            "error_message FROM orders"
-        )
-        events = await conn.fetch(
-            "SELECT order_id::text AS order_id, seq, status, details FROM order_events "
-            "ORDER BY order_id, seq"
-        )
+        return list(await conn.fetch(pg_sql))
     finally:
         await conn.close()
+
+
+async def load_orders(database_url: str) -> dict[str, StoredOrder]:
+    columns = "status, seq, input_mint, output_mint, fill, error_code, error_message FROM orders"
+    rows = await _fetch(database_url, f"SELECT id::text AS id, {columns}", f"SELECT id, {columns}")
+    events = await _fetch(
+        database_url,
+        "SELECT order_id::text AS order_id, seq, status, details FROM order_events "
+        "ORDER BY order_id, seq",
+        "SELECT order_id, seq, status, details FROM order_events ORDER BY order_id, seq",
+    )
     orders = {
         row["id"]: StoredOrder(
             row["id"],
@@ -99,11 +130,9 @@ async def load_orders(database_url: str) -> dict[str, StoredOrder]:
 
 
 async def statuses_by_order(database_url: str) -> dict[str, str]:
-    conn = await asyncpg.connect(plain_url(database_url), timeout=10)
-    try:
-        rows = await conn.fetch("SELECT id::text AS id, status FROM orders")
-    finally:
-        await conn.close()
+    rows = await _fetch(
+        database_url, "SELECT id::text AS id, status FROM orders", "SELECT id, status FROM orders"
+    )
     return {row["id"]: row["status"] for row in rows}
 
 
@@ -233,14 +262,13 @@ def assert_stream(
 
 async def unfinished(database_url: str) -> list[dict[str, Any]]:
     """The active orders with what the reconciler and the claim look at."""
-    conn = await asyncpg.connect(plain_url(database_url), timeout=10)
-    try:
-        rows = await conn.fetch(
-            "SELECT id::text AS id, status, seq, attempts, lease_owner, lease_expires_at, "
-            "updated_at, now() AS now FROM orders WHERE status NOT IN ('confirmed', 'failed')"
-        )
-    finally:
-        await conn.close()
+    columns = "status, seq, attempts, lease_owner, lease_expires_at, updated_at"
+    active = "FROM orders WHERE status NOT IN ('confirmed', 'failed')"
+    rows = await _fetch(
+        database_url,
+        f"SELECT id::text AS id, {columns}, now() AS now {active}",
+        f"SELECT id, {columns} {active}",
+    )
     return [dict(row) for row in rows]
 
 

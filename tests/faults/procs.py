@@ -265,6 +265,18 @@ class Stack:
         await self._ready(proc, ready, f"ready at {url}")
         return proc, url
 
+    async def serve(self, port: int | None = None) -> tuple[Proc, str]:
+        """The embedded engine (API and workers in one process), open mode: no keys."""
+        port = port or free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = self.spawn("serve", "serve", "--port", str(port))
+
+        async def ready() -> bool:
+            return await http_status(f"{url}/readyz", timeout=2) == 200
+
+        await self._ready(proc, ready, f"ready at {url}")
+        return proc, url
+
     async def worker(
         self, concurrency: int = 10, *, wait: bool = True, env: dict[str, str] | None = None
     ) -> Proc:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
@@ -138,6 +139,17 @@ def recent_blockhash(raw: bytes) -> str:
     return str(VersionedTransaction.from_bytes(raw).message.recent_blockhash)
 
 
+def executor_of(engine: Engine) -> OrderExecutor:
+    """The engine's own executor (an engine that runs workers has one)."""
+    assert engine.executor is not None, "expected an engine that runs workers"
+    return engine.executor
+
+
+def wallet_of(engine: Engine) -> Keypair:
+    assert engine.wallet is not None, "expected an engine that runs workers (it holds the wallet)"
+    return engine.wallet
+
+
 def worker(
     engine: Engine,
     worker_id: str,
@@ -147,13 +159,13 @@ def worker(
     **config: Any,
 ) -> OrderExecutor:
     """Another worker process's executor over the same store, bus, venues and wallet."""
-    base = engine.executor
+    base = executor_of(engine)
     return OrderExecutor(
         repo=engine.repo,
         bus=engine.bus,
         router=engine.router,
         chain=chain or engine.chain,
-        wallet=engine.wallet,
+        wallet=wallet_of(engine),
         clock=clock or SystemClock(),
         presenter=base.present,
         config=dataclasses.replace(base.cfg, worker_id=worker_id, **config),

@@ -8,8 +8,8 @@ to 1 so that each mapping is seen every time.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar, cast, get_args
 
 import aiohttp
 import orjson
@@ -38,6 +38,17 @@ from order_engine.sim.rpc.methods import STATUS_CACHE_SLOTS
 from order_engine.sim.rpc.server import ChainServer, start_chain_server
 from tests.contract.chain_support import quiet_sim_config, wsol_transfer
 from tests.integration.rpc_helpers import settle, signed_swap, venues_over_rpc
+
+T = TypeVar("T")
+RPC_ERRORS = get_args(r.RPCError)
+
+
+def parse(decode: Callable[[str], r.RPCError | T], text: str) -> T:
+    """A response decoded by solders, which must not be a JSON-RPC error."""
+    found = decode(text)
+    assert not isinstance(found, RPC_ERRORS), found
+    return found  # type: ignore[return-value]  # narrowed by the assertion above
+
 
 OWNER_LAMPORTS = 100 * 10**9
 OWNER_USDC = 10_000 * 10**6
@@ -107,43 +118,55 @@ async def test_every_answer_parses_as_a_solana_node_answer_and_reports_the_ledge
     assert await settle(chain, swap.signature, swap.last_valid_block_height) is not None
     config = {"encoding": "base64"}
 
-    blockhash = r.GetLatestBlockhashResp.from_json(await raw(http, url, "getLatestBlockhash"))
-    height = r.GetBlockHeightResp.from_json(await raw(http, url, "getBlockHeight"))
-    slot = r.GetSlotResp.from_json(await raw(http, url, "getSlot"))
-    balance = r.GetBalanceResp.from_json(await raw(http, url, "getBalance", me))
-    tokens = r.GetTokenAccountBalanceResp.from_json(
-        await raw(http, url, "getTokenAccountBalance", usdc_account)
+    blockhash = parse(
+        r.GetLatestBlockhashResp.from_json, await raw(http, url, "getLatestBlockhash")
     )
-    account = r.GetAccountInfoResp.from_json(
-        await raw(http, url, "getAccountInfo", usdc_account, config)
+    height = parse(r.GetBlockHeightResp.from_json, await raw(http, url, "getBlockHeight"))
+    slot = parse(r.GetSlotResp.from_json, await raw(http, url, "getSlot"))
+    balance = parse(r.GetBalanceResp.from_json, await raw(http, url, "getBalance", me))
+    tokens = parse(
+        r.GetTokenAccountBalanceResp.from_json,
+        await raw(http, url, "getTokenAccountBalance", usdc_account),
     )
-    accounts = r.GetMultipleAccountsResp.from_json(
-        await raw(http, url, "getMultipleAccounts", [usdc_account, str(Keypair().pubkey())], config)
+    account = parse(
+        r.GetAccountInfoResp.from_json, await raw(http, url, "getAccountInfo", usdc_account, config)
     )
-    statuses = r.GetSignatureStatusesResp.from_json(
-        await raw(http, url, "getSignatureStatuses", [swap.signature])
+    accounts = cast(  # solders' stub types this from_json as GetAccountInfoResp's
+        "r.GetMultipleAccountsResp",
+        parse(
+            r.GetMultipleAccountsResp.from_json,
+            await raw(
+                http, url, "getMultipleAccounts", [usdc_account, str(Keypair().pubkey())], config
+            ),
+        ),
     )
-    as_json = r.GetTransactionResp.from_json(
+    statuses = parse(
+        r.GetSignatureStatusesResp.from_json,
+        await raw(http, url, "getSignatureStatuses", [swap.signature]),
+    )
+    as_json = parse(
+        r.GetTransactionResp.from_json,
         await raw(
             http,
             url,
             "getTransaction",
             swap.signature,
             {"maxSupportedTransactionVersion": 0, "commitment": "confirmed"},
-        )
+        ),
     )
-    as_base64 = r.GetTransactionResp.from_json(
+    as_base64 = parse(
+        r.GetTransactionResp.from_json,
         await raw(
             http,
             url,
             "getTransaction",
             swap.signature,
             {"encoding": "base64", "maxSupportedTransactionVersion": 0, "commitment": "confirmed"},
-        )
+        ),
     )
-    health = r.GetHealthResp.from_json(await raw(http, url, "getHealth"))
-    version = r.GetVersionResp.from_json(await raw(http, url, "getVersion"))
-    airdrop = r.RequestAirdropResp.from_json(await raw(http, url, "requestAirdrop", me, 1))
+    health = parse(r.GetHealthResp.from_json, await raw(http, url, "getHealth"))
+    version = parse(r.GetVersionResp.from_json, await raw(http, url, "getVersion"))
+    airdrop = parse(r.RequestAirdropResp.from_json, await raw(http, url, "requestAirdrop", me, 1))
 
     assert str(blockhash.value.blockhash) == sim.cluster.latest_blockhash().blockhash
     assert height.value == slot.value == sim.cluster.slot
@@ -163,6 +186,7 @@ async def test_every_answer_parses_as_a_solana_node_answer_and_reports_the_ledge
         assert meta.err is None
         assert meta.pre_balances[0] - meta.post_balances[0] == meta.fee + SOL.to_base(1)
         assert meta.post_token_balances  # the owner's USDC account, at least
+    assert as_base64.value is not None
     assert as_base64.value.transaction.transaction == swap.tx
     assert health.value == "ok"
     assert version.value.solana_core
@@ -222,7 +246,7 @@ async def test_skip_preflight_answers_a_forged_transaction_with_its_signature_an
         http, server.url, "sendTransaction", b64(forged), {**B64, "skipPreflight": True}
     )
 
-    assert r.SendTransactionResp.from_json(answer).value == forgery
+    assert parse(r.SendTransactionResp.from_json, answer).value == forgery
     assert await settle(chain, str(forgery), latest.last_valid_block_height) is None
     assert sim.executions(str(forgery)) == 0
 

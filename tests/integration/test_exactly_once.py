@@ -30,6 +30,7 @@ from tests.integration.helpers import (
     assert_one_gapless_terminal_history,
     deliver_until_done,
     executed_signatures,
+    executor_of,
     next_event,
     recent_blockhash,
     set_landing,
@@ -39,6 +40,7 @@ from tests.integration.helpers import (
     submitted_signatures,
     wait_for_event,
     wait_terminal,
+    wallet_of,
     wallet_value,
     worker,
 )
@@ -126,7 +128,7 @@ async def test_an_ambiguous_send_timeout_that_landed_confirms_exactly_one_swap(
     engine: Engine,
 ) -> None:
     sim = sim_of(engine)
-    owner = engine.wallet.pubkey()
+    owner = wallet_of(engine).pubkey()
     sim.faults.send_timeout_rate = 1.0
     sim.faults.ambiguous_share = 1.0
     usdc_before = wallet_value(sim, owner, USDC.mint)
@@ -390,7 +392,7 @@ async def test_a_write_from_a_stale_view_of_the_order_is_refused_and_leaves_no_t
 ) -> None:
     engine = idle_engine
     order = await submit(engine, "SOL", "USDC", "1")
-    now = engine.executor.clock.now()
+    now = executor_of(engine).clock.now()
     mine = await engine.repo.get(order.id)
     theirs = await engine.repo.get(order.id)
     assert mine is not None
@@ -421,7 +423,7 @@ async def test_a_tight_slippage_bound_fails_when_the_market_moves_before_the_tra
     engine: Engine, sol: str, venue: str, chain_error: str
 ) -> None:
     sim = sim_of(engine)
-    owner = engine.wallet.pubkey()
+    owner = wallet_of(engine).pubkey()
     usdc_before = wallet_value(sim, owner, USDC.mint)
     sol_before = wallet_value(sim, owner, SOL.mint)
     subscription = await engine.bus.subscribe()

@@ -19,6 +19,7 @@ from order_engine.sim import Simulator
 from tests.integration.helpers import (
     assert_one_gapless_terminal_history,
     executed_signatures,
+    executor_of,
     set_landing,
     sim_of,
     statuses,
@@ -39,7 +40,7 @@ async def test_an_order_persisted_but_never_enqueued_is_completed_by_the_reconci
         output_mint=USDC.mint,
         amount_in=SOL.to_base(2),
         slippage_bps=50,
-        at=engine.executor.clock.now(),
+        at=executor_of(engine).clock.now(),
     )
     await engine.repo.create(order, event)
     await asyncio.sleep(0.05)
@@ -84,7 +85,7 @@ def _attach(engine: Engine, simulator: Simulator) -> None:
     the chain outlives the engine's process, as a real cluster does."""
     engine.simulator = simulator
     engine.chain = simulator.chain
-    engine.executor.chain = simulator.chain
+    executor_of(engine).chain = simulator.chain
     engine.router.venues = {venue.name: venue for venue in simulator.venues}
 
 

@@ -34,7 +34,11 @@ async def test_a_caller_that_waits_past_the_pool_timeout_gets_a_connection_error
     redis = redis_client(redis_url, max_connections=1)
     key = f"test:pool:{uuid4().hex}"
     try:
-        holder = asyncio.create_task(redis.blpop([key], timeout=1))
+
+        async def hold() -> object:
+            return await redis.blpop([key], timeout=1)
+
+        holder = asyncio.create_task(hold())
         await asyncio.sleep(0.05)
         with pytest.raises(RedisConnectionError, match="No connection available"):
             await redis.ping()

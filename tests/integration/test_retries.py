@@ -20,6 +20,7 @@ from order_engine.domain.order import OrderEvent, OrderStatus
 from tests.integration.helpers import (
     assert_one_gapless_terminal_history,
     executed_signatures,
+    executor_of,
     next_event,
     sim_of,
     statuses,
@@ -238,7 +239,7 @@ async def test_an_order_whose_transaction_may_still_land_is_not_failed_when_atte
     assert stuck.status is OrderStatus.SUBMITTED
     assert stuck.error_code is None
     assert await engine.queue.depth() == 0
-    assert sim.chain.faults.injected["unavailable"] >= 3 * engine.executor.cfg.max_poll_failures
+    assert sim.chain.faults.injected["unavailable"] >= 3 * executor_of(engine).cfg.max_poll_failures
 
     sim.faults.transient_failure_rate = 0.0
     assert await engine.reconciler.run_once(stale_after_s=0) == 1

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     submit,
     venue_swaps,
     wait_terminal,
+    wallet_of,
     wallet_value,
 )
 
@@ -76,7 +77,7 @@ async def test_a_split_beats_both_single_venues_and_executes_as_one_transaction_
     engine: Engine, sol: str
 ) -> None:
     sim = sim_of(engine)
-    owner = engine.wallet.pubkey()
+    owner = wallet_of(engine).pubkey()
     sol_before = wallet_value(sim, owner, SOL.mint)
     usdc_before = wallet_value(sim, owner, USDC.mint)
 
@@ -129,7 +130,7 @@ async def test_bonk_to_usdc_has_no_direct_pool_and_routes_in_two_hops_through_so
     engine: Engine,
 ) -> None:
     sim = sim_of(engine)
-    owner = engine.wallet.pubkey()
+    owner = wallet_of(engine).pubkey()
     usdc_before = wallet_value(sim, owner, USDC.mint)
     bonk_before = wallet_value(sim, owner, BONK.mint)
 
@@ -200,7 +201,7 @@ async def test_a_sol_fill_excludes_a_wrapped_sol_account_an_earlier_two_hop_left
     hop's surplus) in the wallet; the next SOL order closes it. The reported fill
     must still be the swap's, not the swap plus what the closed account returned."""
     sim = sim_of(engine)
-    owner = engine.wallet.pubkey()
+    owner = wallet_of(engine).pubkey()
     first = await submit(engine, "BONK", "USDC", "50000000")
     assert (await wait_terminal(engine, first.id)).status is OrderStatus.CONFIRMED
     assert sim.token_balance(owner, SOL.mint) > 0  # the surplus of the first hop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_a_limit_price_is_parsed_exactly_and_refused_when_not_a_positive_number(
     assert parse_limit_price(Decimal("1e-3")) == Decimal("0.001")
     for bad in ("0", "-1", "NaN", "Infinity", "1e99", "abc", 1.5, True):
         with pytest.raises(ValidationError) as caught:
-            parse_limit_price(bad)  # type: ignore[arg-type]
+            parse_limit_price(bad)
         assert caught.value.code == "invalid_limit_price"
 
 
@@ -68,14 +69,14 @@ def test_a_priority_fee_is_stored_as_digits_or_auto() -> None:
         PriorityFee.from_text("-1")
 
 
-def _resolve(kind: OrderKind, **fields: object) -> object:
+def _resolve(kind: OrderKind, **fields: Any) -> object:
     return resolve_options(
         kind,
         OrderOptions(**fields),
         token_in=SOL,
         token_out=USDC,
         amount_in=10**9,
-        now=NOW,  # type: ignore[arg-type]
+        now=NOW,
     )
 
 

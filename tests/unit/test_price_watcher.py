@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from order_engine.adapters.venues.snapshots import AmmV4Snapshot, CpmmSnapshot
 from order_engine.app.price_watcher import PairBook
 from order_engine.domain.order import Order, OrderKind
-from order_engine.domain.routing import RouterConfig, plan_direct
+from order_engine.domain.routing import PoolSnapshot, RouterConfig, plan_direct
 from order_engine.domain.terms import LimitTerms, floor_out
 
 SOL, USDC = "sol-mint", "usdc-mint"
@@ -75,7 +75,7 @@ def test_the_smallest_amounts_quote_bounds_the_price_of_every_larger_amount(
     """Why one probe quote selects the candidates: the best route's average price
     can only fall as the amount grows (the watcher's bound, with its rounding slack)."""
     ra_in, ra_out, rc_in, rc_out, fee = pools
-    snapshots = [
+    snapshots: list[PoolSnapshot] = [
         AmmV4Snapshot(venue="a", pool_id="a", input_mint=SOL, output_mint=USDC,
                       reserve_in=ra_in, reserve_out=ra_out),
         CpmmSnapshot(venue="b", pool_id="b", input_mint=SOL, output_mint=USDC,

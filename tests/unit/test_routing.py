@@ -20,6 +20,7 @@ from order_engine.domain.errors import (
 )
 from order_engine.domain.routing import (
     BPS,
+    PoolSnapshot,
     RoutePlan,
     RouterConfig,
     best_single,
@@ -77,7 +78,10 @@ def test_single_quotes_come_best_output_first() -> None:
 
 
 def test_a_cheaper_shallow_pool_wins_small_orders_and_a_deep_pool_wins_large_ones() -> None:
-    pools = [amm("deep", *DEEP), cpmm("cheap", *SHALLOW, fee_rate=100)]  # 25 bps vs 1 bp
+    pools: list[PoolSnapshot] = [
+        amm("deep", *DEEP),
+        cpmm("cheap", *SHALLOW, fee_rate=100),
+    ]  # 25 bps vs 1 bp
     small = plan_direct(pools, 10**7, 50, CFG)
     large = plan_direct(pools, 2_000 * 10**9, 50, CFG)
     assert small is not None
@@ -89,7 +93,7 @@ def test_a_cheaper_shallow_pool_wins_small_orders_and_a_deep_pool_wins_large_one
 
 
 def test_two_identical_pools_split_evenly_and_beat_either_alone() -> None:
-    pools = [amm("a", *DEEP), amm("b", *DEEP)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP), amm("b", *DEEP)]
     amount = 1_000 * 10**9
     plan = plan_direct(pools, amount, 50, CFG)
     assert plan is not None
@@ -101,7 +105,10 @@ def test_two_identical_pools_split_evenly_and_beat_either_alone() -> None:
 
 
 def test_a_split_is_within_one_slice_of_the_brute_force_optimum() -> None:
-    pools = [amm("a", *DEEP), cpmm("b", 3_000 * 10**9, 450_000 * 10**6, fee_rate=500)]
+    pools: list[PoolSnapshot] = [
+        amm("a", *DEEP),
+        cpmm("b", 3_000 * 10**9, 450_000 * 10**6, fee_rate=500),
+    ]
     amount = 800 * 10**9
     split = greedy_split(pools, amount, slices=50)
     assert split is not None
@@ -117,7 +124,7 @@ def test_a_split_is_within_one_slice_of_the_brute_force_optimum() -> None:
 
 
 def test_a_split_that_gains_less_than_the_threshold_is_not_taken() -> None:
-    pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP), amm("b", *SHALLOW)]
     plan = plan_direct(pools, 10**9, 50, RouterConfig(split_min_gain_bps=10_000))
     assert plan is not None
     assert not plan.is_split
@@ -125,7 +132,7 @@ def test_a_split_that_gains_less_than_the_threshold_is_not_taken() -> None:
 
 
 def test_plan_shares_sum_to_the_whole_order() -> None:
-    pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP), amm("b", *SHALLOW)]
     plan = plan_direct(pools, 300 * 10**9, 50, CFG)
     assert plan is not None
     assert sum(leg.share_bps for leg in plan.legs) == BPS
@@ -135,7 +142,7 @@ def test_plan_shares_sum_to_the_whole_order() -> None:
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=10**6, max_value=5_000 * 10**9))
 def test_the_chosen_plan_never_yields_less_than_the_best_single_pool(amount: int) -> None:
-    pools = [amm("a", *DEEP), cpmm("b", *SHALLOW, fee_rate=100)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP), cpmm("b", *SHALLOW, fee_rate=100)]
     plan = plan_direct(pools, amount, 50, CFG)
     singles = best_single(pools, amount)
     assert plan is not None
@@ -146,7 +153,7 @@ def test_the_chosen_plan_never_yields_less_than_the_best_single_pool(amount: int
 
 def test_an_amount_no_pool_can_fill_is_insufficient_liquidity_not_no_route() -> None:
     # A constant-product pool always pays something; one lamport in pays nothing (the fee eats it).
-    pools = [amm("a", *DEEP)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP)]
     plan = plan_direct(pools, 1, 50, CFG)
     with pytest.raises(InsufficientLiquidityError):
         ensure_plan(plan, "SOL/USDC", had_pools=True)
@@ -176,7 +183,7 @@ def test_a_two_hop_route_spends_the_first_hops_guaranteed_minimum() -> None:
 
 
 def test_leg_minimums_cover_each_hop_and_never_exceed_the_plan_minimum() -> None:
-    pools = [amm("a", *DEEP), amm("b", *SHALLOW)]
+    pools: list[PoolSnapshot] = [amm("a", *DEEP), amm("b", *SHALLOW)]
     plan = plan_direct(pools, 300 * 10**9, 75, CFG)
     assert plan is not None
     assert plan.is_split
@@ -270,4 +277,4 @@ def test_a_route_past_the_price_impact_bound_is_refused_before_signing_and_names
     assert "9983.31 bps" in refused.value.message
     check_price_impact(plan, 0)  # 0: no bound
     check_price_impact(plan, 10_000)
-    assert Settings(_env_file=None).max_price_impact_bps == 1_000  # type: ignore[call-arg]
+    assert Settings(_env_file=None).max_price_impact_bps == 1_000

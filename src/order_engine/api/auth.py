@@ -2,7 +2,8 @@
 
 A key arrives as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``; a
 WebSocket may also send it as ``?apiKey=<key>`` or in its first message
-(``{"apiKey": "<key>"}``, which may also be the order itself). The modes and
+(``{"apiKey": "<key>"}``, which may also be the order itself), or instead
+present a short-lived, single-use ``?ticket=`` from ``POST /api/ws-tickets``. The modes and
 the key format are in ``app/access.py``. Rate limits apply per key; anonymous
 callers (open mode) count against their client address, and so do refused keys.
 """
@@ -96,6 +97,27 @@ async def identify(gateway: Gateway, presented: str | None, client: str | None =
     return caller
 
 
+async def identify_ticket(gateway: Gateway, ticket: str, client: str | None) -> Caller:
+    """The caller a WebSocket ticket stands for; a refused ticket costs a token
+    from the address's failure bucket, as a refused key does."""
+    try:
+        caller = await gateway.auth.redeem_ticket(ticket)
+    except Unauthorized as exc:
+        gateway.metrics.rejected("unauthorized")
+        limiter = gateway.rate_limiter
+        if limiter is not None and client is not None:
+            wait = await limiter.acquire(f"auth-failures:{client}")
+            if wait > 0:
+                gateway.metrics.rejected("rate_limited")
+                raise rate_limited(
+                    wait, getattr(limiter, "rate", 0.0), getattr(limiter, "burst", 0)
+                ) from None
+        raise unauthorized(exc.message) from None
+    if caller.owner is not None:
+        structlog.contextvars.bind_contextvars(apiKey=caller.owner)
+    return caller
+
+
 async def authenticated(
     request: Request,
     _bearer: Annotated[Any, Security(bearer_scheme)] = None,
@@ -119,6 +141,11 @@ async def authenticate_socket(
     first: dict[str, Any] | None = None
     client = websocket.client.host if websocket.client else None
     try:
+        ticket = websocket.query_params.get("ticket")
+        if ticket is not None:
+            caller = await identify_ticket(gateway, ticket[:MAX_KEY_CHARS], client)
+            await admit(gateway, caller, client)
+            return caller, None
         presented = presented_key(websocket.headers, websocket.query_params)
         if presented is None and await gateway.auth.enforced():
             # Read once, bounded, exactly: this message may also be the order.

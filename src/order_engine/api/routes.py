@@ -10,7 +10,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from order_engine.api.auth import authenticated
+from order_engine.api.auth import authenticated, presented_key
 from order_engine.api.errors import RequestProblem, problem
 from order_engine.api.order_input import parse_order, require_json_content_type
 from order_engine.api.problems import (
@@ -19,7 +19,13 @@ from order_engine.api.problems import (
     INVALID_IDEMPOTENCY_KEY,
     queue_full,
 )
-from order_engine.api.schemas import ExecuteOrderRequest, OrderAccepted, OrderView, Problem
+from order_engine.api.schemas import (
+    ExecuteOrderRequest,
+    OrderAccepted,
+    OrderView,
+    Problem,
+    WsTicket,
+)
 from order_engine.app.access import Caller
 from order_engine.app.idempotency import KEY_SHAPE, MAX_KEY_LENGTH
 from order_engine.app.reporting import fmt
@@ -190,6 +196,24 @@ async def cancel_order(order_id: str, request: Request, caller: CallerDep) -> Re
     cancelled = await engine.orders.cancel(order_uuid(order_id), owner=caller.owner)
     _, events = await engine.orders.history(cancelled.id, caller.owner)
     return json_response(order_view(engine, cancelled, events))
+
+
+@router.post(
+    "/api/ws-tickets",
+    status_code=201,
+    response_model=WsTicket,
+    responses=AUTH_ERRORS,
+    summary="A single-use ticket for a WebSocket URL (?ticket=), valid for seconds",
+)
+async def ws_ticket(request: Request, caller: CallerDep) -> Response:
+    """Trade the API key (in a header) for a ticket worth one WebSocket connection
+    as ``?ticket=<ticket>``, within ``expiresInS``: a browser cannot set headers on
+    a WebSocket, and a long-lived key in a URL ends up in logs."""
+    del caller  # authenticated and rate limited; the ticket re-checks the same key
+    auth = engine_of(request).gateway.auth
+    ticket = await auth.issue_ticket(presented_key(request.headers))
+    body = {"ticket": ticket, "expiresInS": auth.ticket_ttl_s}
+    return json_response(body, 201, headers={"Cache-Control": "no-store"})
 
 
 def order_uuid(order_id: str) -> UUID:

@@ -120,6 +120,11 @@ class OrderAccepted(BaseModel):
     message: str
 
 
+class WsTicket(BaseModel):
+    ticket: str
+    expiresInS: float  # noqa: N815
+
+
 class OrderEventView(BaseModel):
     model_config = ConfigDict(extra="allow")
 

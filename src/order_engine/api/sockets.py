@@ -51,7 +51,7 @@ async def receive_first(
     except TimeoutError:
         raise SocketRejected(
             ErrorCode.INVALID_REQUEST.value,
-            f"expected {expected} within {timeout_s:.0f} s",
+            f"expected {expected} within {timeout_s:g} s",
             CLOSE_POLICY,
         ) from None
     if message["type"] == "websocket.disconnect":

@@ -14,6 +14,13 @@ newcomer; enforced from the moment one exists (revoked keys count, so
 revoking the last key does not reopen the API). ``off``: keys are optional.
 A key that is presented is always checked, in every mode: a bad one is a 401.
 
+**Tickets.** ``issue_ticket`` trades a key (sent in a header) for a
+``oet_`` ticket worth one WebSocket connection within ``ticket_ttl_s``
+(``?ticket=`` in the socket's URL, where a browser cannot send a header and
+a long-lived key would be logged). The store keeps the ticket's sha256 and
+the key's hash; redeeming it forgets it and checks the key as a request
+would, so a key revoked since is refused.
+
 **Caching.** Lookups (by hash) and the "does any key exist" answer are
 cached for ``cache_s``, so a key created or revoked takes effect within that.
 Once keys exist they always will, so that answer is kept for good.
@@ -27,11 +34,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
+import orjson
+
 from order_engine.ports.api_keys import ApiKey, ApiKeyStore
 from order_engine.ports.clock import Clock
+from order_engine.ports.tickets import TicketStore
 
 AuthMode = Literal["auto", "required", "off"]
 KEY_PREFIX = "oek_"
+TICKET_PREFIX = "oet_"
+_TICKET_SHAPE = re.compile(r"oet_[A-Za-z0-9_-]{43}")
 _KEY_SHAPE = re.compile(r"oek_([0-9a-f]{10})_[A-Za-z0-9_-]{43}")
 MAX_NAME_LENGTH = 128
 _CACHE_LIMIT = 10_000
@@ -96,8 +108,19 @@ MISSING_KEY = (
 
 
 class Authenticator:
-    def __init__(self, keys: ApiKeyStore, *, mode: AuthMode, cache_s: float, clock: Clock) -> None:
+    def __init__(
+        self,
+        keys: ApiKeyStore,
+        *,
+        mode: AuthMode,
+        cache_s: float,
+        clock: Clock,
+        tickets: TicketStore | None = None,
+        ticket_ttl_s: float = 30.0,
+    ) -> None:
         self.keys = keys
+        self.tickets = tickets
+        self.ticket_ttl_s = ticket_ttl_s
         self.mode = mode
         self.cache_s = cache_s
         self.clock = clock
@@ -126,6 +149,44 @@ class Authenticator:
         key = await self._lookup(hash_secret(presented))
         if key is None:
             raise Unauthorized("invalid", f"invalid API key {public_part(presented)}: no such key")
+        if key.revoked_at is not None:
+            at = key.revoked_at.isoformat().replace("+00:00", "Z")
+            raise Unauthorized("revoked", f"API key {KEY_PREFIX}{key.id}_... was revoked at {at}")
+        return Caller(key.id, key.name)
+
+    async def issue_ticket(self, presented: str | None) -> str:
+        """A single-use ticket standing for the caller of ``presented`` (checked
+        first, as ``authenticate`` does); ``None`` in open mode is the anonymous caller."""
+        if self.tickets is None:
+            raise RuntimeError("this engine was built without a ticket store")
+        await self.authenticate(presented)
+        ticket = f"{TICKET_PREFIX}{secrets.token_urlsafe(32)}"
+        holder = {"keyHash": None if presented is None else hash_secret(presented)}
+        await self.tickets.put(
+            hash_secret(ticket), orjson.dumps(holder).decode(), self.ticket_ttl_s
+        )
+        return ticket
+
+    async def redeem_ticket(self, ticket: str) -> Caller:
+        """The caller a ticket stands for, once; raises ``Unauthorized`` for a ticket
+        that is malformed, unknown, expired or used, or whose key was revoked since."""
+        found = None
+        if self.tickets is not None and _TICKET_SHAPE.fullmatch(ticket):
+            found = await self.tickets.take(hash_secret(ticket))
+        if found is None:
+            raise Unauthorized(
+                "invalid",
+                "invalid ticket: expected one from POST /api/ws-tickets, unused and at most "
+                f"{self.ticket_ttl_s:g} s old",
+            )
+        digest = orjson.loads(found)["keyHash"]
+        if digest is None:
+            if await self.enforced():  # issued while the engine was open; it is not now
+                raise Unauthorized("missing", MISSING_KEY)
+            return ANONYMOUS
+        key = await self._lookup(digest)
+        if key is None:
+            raise Unauthorized("invalid", "invalid ticket: its API key no longer exists")
         if key.revoked_at is not None:
             at = key.revoked_at.isoformat().replace("+00:00", "Z")
             raise Unauthorized("revoked", f"API key {KEY_PREFIX}{key.id}_... was revoked at {at}")

@@ -12,7 +12,8 @@ amount in base units, slippage and kind. ``{"amount": 10}`` and
 matter. Requests that fail validation never touch a key, as at Stripe.
 
 Keys are per owner (the API key's id; ``""`` for anonymous callers), kept
-``retention`` (at least 24 h) and purged after that by the reconciler.
+``retention`` (at least 24 h) and purged after that by every API process
+(``purge_forever``, in bounded batches).
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ import re
 from datetime import timedelta
 
 import orjson
+import structlog
 
 from order_engine.app.orders import OrderRequest
 from order_engine.domain.terms import terms_to_json
 from order_engine.ports.clock import Clock
 from order_engine.ports.idempotency import IdempotencyStore, Outcome, Reservation
+
+log = structlog.get_logger(__name__)
 
 MAX_KEY_LENGTH = 255
 # Visible ASCII without spaces: what survives any header (values are trimmed) as is.
@@ -80,5 +84,18 @@ class Idempotency:
         await self.store.abandon(reservation)
 
     async def purge(self) -> int:
-        """Forget keys past their retention; returns how many (the reconciler calls this)."""
+        """Forget keys past their retention; returns how many."""
         return await self.store.purge(self.clock.now() - self.retention)
+
+    async def purge_forever(self, interval_s: float) -> None:
+        """Purge every ``interval_s``, in every process that serves the API: the
+        keys are written there, whether or not a worker or reconciler runs beside."""
+        while True:
+            await self.clock.sleep(interval_s)
+            try:
+                purged = await self.purge()
+            except Exception as exc:  # noqa: BLE001 - the next round retries
+                log.warning("idempotency_purge_failed", error=repr(exc))
+                continue
+            if purged:
+                log.info("idempotency_keys_purged", count=purged)

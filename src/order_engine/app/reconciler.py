@@ -11,7 +11,6 @@ and the executor's claim is conditional, so a live job is never doubled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -33,16 +32,13 @@ class Reconciler:
         interval_s: float,
         stale_after_s: float,
         batch: int = 500,
-        housekeeping: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
-        """``housekeeping``: chores run each round too (e.g. purging old idempotency keys)."""
         self.repo = repo
         self.queue = queue
         self.clock = clock
         self.interval_s = interval_s
         self.stale_after_s = stale_after_s
         self.batch = batch
-        self.housekeeping = tuple(housekeeping)
 
     async def run_once(self, *, stale_after_s: float | None = None) -> int:
         """Enqueue every stale active order; returns how many were enqueued."""
@@ -62,8 +58,3 @@ class Reconciler:
                 await self.run_once()
             except Exception as exc:  # noqa: BLE001 - the next round retries
                 log.warning("reconciler_round_failed", error=repr(exc))
-            for chore in self.housekeeping:
-                try:
-                    await chore()
-                except Exception as exc:  # noqa: BLE001 - the next round retries
-                    log.warning("housekeeping_failed", error=repr(exc))

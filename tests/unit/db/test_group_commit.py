@@ -69,7 +69,7 @@ async def test_concurrent_writes_share_commits_and_each_resumes_only_after_its_c
         await fast.create(order, first)  # type: ignore[arg-type]
         # Another connection sees the row as soon as the caller resumes: it was committed.
         row = observer.execute("SELECT seq FROM orders WHERE id = ?", (order.id.hex,)).fetchone()
-        return row == (1,)
+        return bool(row == (1,))
 
     seen = await asyncio.gather(*(create_then_look() for _ in range(200)))
     assert all(seen)
@@ -136,7 +136,7 @@ async def test_order_terms_written_by_either_path_read_back_the_same_through_the
                 max_price_impact_bps=2000, priority_fee=fee,
             )  # fmt: skip
             opened = order.apply(Trigger.WAIT, T0, {"waitingFor": "price"})
-            await writer.create(order, first, opened)  # type: ignore[arg-type]
+            await writer.create(order, first, opened)
             assert await reader.get(order.id) == await writer.get(order.id) == order
             assert await reader.events(order.id) == [first, opened]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from simkit import WALLET_LAMPORTS, quiet_config
 from solders.keypair import Keypair
+from tests.unit.sim.simkit import WALLET_LAMPORTS, quiet_config
 
 from order_engine.domain.tokens import BONK, JUP, USDC, USDT
 from order_engine.sim import Simulator, build_simulator

@@ -3,8 +3,8 @@ exactly as the pools' math says."""
 
 from __future__ import annotations
 
-from simkit import SOL_MINT, Leg, build_swap, confirm, route, snapshots
 from solders.keypair import Keypair
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, confirm, route, snapshots
 
 from order_engine.dex import spl
 from order_engine.domain.routing import best_single

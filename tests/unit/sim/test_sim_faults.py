@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 from solders.transaction import VersionedTransaction
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 
 from order_engine.domain.errors import TransientError
 from order_engine.domain.tokens import SOL, USDC

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from simkit import route, snapshots
+from tests.unit.sim.simkit import route, snapshots
 
 from order_engine.domain.routing import PoolSnapshot, best_single
 from order_engine.domain.tokens import BONK, JUP, SOL, USDC, USDT

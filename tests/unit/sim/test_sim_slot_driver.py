@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
-from simkit import SOL_MINT, Leg, build_swap, quiet_config, snapshots
 from solders.keypair import Keypair
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, quiet_config, snapshots
 
 from order_engine.domain.tokens import SOL, USDC
-from order_engine.ports.chain import Commitment
+from order_engine.ports.chain import Commitment, SignatureStatus
 from order_engine.sim import Simulator, build_simulator
 
 
@@ -44,7 +45,12 @@ async def test_waiting_for_a_signature_returns_at_confirmation_without_polling()
     signature = await sim.chain.send_transaction(await a_swap(sim, funded(sim)))
     looks: list[object] = []
     poll = sim.cluster.poll_signature_statuses
-    sim.cluster.poll_signature_statuses = lambda s: looks.append(s) or poll(s)  # type: ignore[method-assign]
+
+    def counted(signatures: Sequence[str]) -> list[SignatureStatus | None]:
+        looks.append(signatures)
+        return poll(signatures)
+
+    sim.cluster.poll_signature_statuses = counted  # type: ignore[method-assign]
     status = await sim.chain.wait_for_signature(signature, timeout_s=5.0)
     assert status is not None
     assert status.confirmation_status is Commitment.CONFIRMED

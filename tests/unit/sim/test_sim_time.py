@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import BlockhashNotFound

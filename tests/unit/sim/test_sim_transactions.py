@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import spl

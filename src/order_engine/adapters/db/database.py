@@ -29,9 +29,11 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -85,6 +87,14 @@ class Database:
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         async with self._read_lock, self.engine.connect() as conn:
             yield conn
+
+    async def server_time(self) -> datetime:
+        """The database server's wall clock (PostgreSQL), the time every host shares."""
+        async with self.reading() as conn:
+            found = await conn.scalar(text("SELECT statement_timestamp()"))
+        if not isinstance(found, datetime):
+            raise TypeError(f"expected a timestamp from the server, got {found!r}")
+        return found
 
     async def close(self) -> None:
         """Stop the group writer (after its last batch) and dispose of the engine."""

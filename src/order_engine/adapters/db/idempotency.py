@@ -15,11 +15,12 @@ caller's ``stale_before``) safe.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,8 +80,11 @@ async def complete_reservation(conn: AsyncConnection, done: Completion, order_id
 class SqlIdempotencyStore:
     """Writes through the database's unit of work (``Database.writing``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, purge_batch: int = 1000) -> None:
+        if purge_batch < 1:
+            raise ValueError(f"expected a purge batch of at least 1 row, got {purge_batch}")
         self._db = db
+        self.purge_batch = purge_batch
         dialect = db.dialect
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         self._reserve = insert(idempotency_keys).on_conflict_do_nothing(
@@ -147,11 +151,31 @@ class SqlIdempotencyStore:
             )
 
     async def purge(self, older_than: datetime) -> int:
-        async with self._db.writing() as conn:
-            result: CursorResult[Any] = await conn.execute(
-                delete(idempotency_keys).where(_keys.created_at < older_than)
+        """Delete keys created before ``older_than``, ``purge_batch`` rows per transaction.
+
+        One unbounded DELETE held the write lock (SQLite) or the rows' locks
+        (PostgreSQL) for as long as a day's keys took to delete, in front of
+        every order write. Each batch is picked by the ``created_at`` index and
+        deleted by primary key; between batches the lock is free. Several
+        processes purging at once is safe: a row deleted by another is simply
+        not counted.
+        """
+        total = 0
+        while True:
+            oldest = (
+                select(_keys.owner, _keys.key)
+                .where(_keys.created_at < older_than)
+                .order_by(_keys.created_at)
+                .limit(self.purge_batch)
             )
-        return result.rowcount
+            async with self._db.writing() as conn:
+                result: CursorResult[Any] = await conn.execute(
+                    delete(idempotency_keys).where(tuple_(_keys.owner, _keys.key).in_(oldest))
+                )
+            total += result.rowcount
+            if result.rowcount < self.purge_batch:
+                return total
+            await asyncio.sleep(0)  # let the writers queued behind this batch go first
 
 
 if TYPE_CHECKING:

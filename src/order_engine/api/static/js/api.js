@@ -1,6 +1,7 @@
 // The page's only door to the engine: same-origin JSON over HTTP and WebSockets.
-// The API key lives in sessionStorage (this tab only) and travels as a header or
-// as a WebSocket's first message, never in a URL that a proxy could log.
+// The API key lives in sessionStorage (this tab only) and travels as a header,
+// never in a URL that a proxy could log: a WebSocket carries a single-use
+// ticket (POST /api/ws-tickets) instead.
 
 const KEY_STORAGE = "order-engine.apiKey";
 const keyListeners = new Set();

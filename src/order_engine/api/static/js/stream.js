@@ -1,8 +1,9 @@
 // The account stream (/api/orders/stream): every event of every order of this key.
 // It resumes after a reconnect with ?after=<last cursor> (cursors are positions,
-// not secrets); the key, if any, goes in the first message, not in the URL.
+// not secrets). With a key, each connection takes a single-use ticket from
+// POST /api/ws-tickets (the key in a header) and puts only that in the URL.
 
-import { apiKey, keyNeeded, socketUrl } from "./api.js";
+import { api, apiKey, keyNeeded, socketUrl } from "./api.js";
 
 const CLOSE_POLICY = 1008;
 const CLOSE_UNAUTHORIZED = 4401;
@@ -20,6 +21,7 @@ export class AccountStream {
 
   start() {
     this.waitingForKey = false;
+    this.generation = (this.generation ?? 0) + 1; // a connect still fetching a ticket gives up
     this.#connect();
   }
 
@@ -33,15 +35,34 @@ export class AccountStream {
     this.start();
   }
 
-  #connect() {
+  #retry(message) {
+    this.onState("reconnecting", message);
+    setTimeout(() => this.#connect(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 4000);
+  }
+
+  async #connect() {
     this.onState(this.cursor === null ? "connecting" : "reconnecting");
-    const socket = new WebSocket(socketUrl("/api/orders/stream", { after: this.cursor }));
+    const generation = this.generation;
+    let ticket = null;
+    if (apiKey()) {
+      try {
+        ticket = (await api("/api/ws-tickets", { method: "POST" })).ticket;
+        if (generation !== this.generation) return;
+      } catch (failed) {
+        if (generation !== this.generation) return;
+        if (failed.status === 401) { // api() has asked for a key already
+          this.waitingForKey = true;
+          this.onState("error", "API key needed");
+        } else {
+          this.#retry(failed.message);
+        }
+        return;
+      }
+    }
+    const socket = new WebSocket(socketUrl("/api/orders/stream", { after: this.cursor, ticket }));
     this.socket = socket;
     let error = null;
-    socket.onopen = () => {
-      const key = apiKey();
-      if (key) socket.send(JSON.stringify({ apiKey: key }));
-    };
     socket.onmessage = (message) => {
       const data = JSON.parse(message.data);
       if (data.type === "subscribed") {
@@ -68,9 +89,7 @@ export class AccountStream {
       if (event.code === CLOSE_POLICY && this.cursor !== null) {
         this.cursor = null; // the cursor is not this engine's (a new database): start over
       }
-      this.onState("reconnecting", error?.message);
-      setTimeout(() => this.#connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 4000);
+      this.#retry(error?.message);
     };
   }
 }

@@ -37,6 +37,22 @@ class Settings(BaseSettings):
         description="MAX_CONNECTIONS: concurrent connections and requests one API process "
         "serves; beyond it new ones get 503 at once.",
     )
+    ws_per_message_deflate: bool = Field(
+        False,
+        description="WS_PER_MESSAGE_DEFLATE: accept permessage-deflate when a client offers it "
+        "(browsers do). Off by default: each compressed socket holds two zlib contexts, about "
+        "40 KB, and the frames here are small JSON messages that compress to little.",
+    )
+    ws_ping_interval_s: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="WS_PING_INTERVAL_S: keepalive ping per WebSocket (0: none); a socket "
+        "that does not answer within WS_PING_TIMEOUT_S is closed (1011).",
+    )
+    ws_ping_timeout_s: float = Field(
+        20.0, gt=0, le=3600, description="WS_PING_TIMEOUT_S: see WS_PING_INTERVAL_S."
+    )
     body_read_timeout_s: float = Field(
         10.0,
         gt=0,

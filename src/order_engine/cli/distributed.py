@@ -99,7 +99,6 @@ def api(
         log_level=settings.log_level.lower(),
         access_log=settings.access_log,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
-        ws_ping_interval=20,
         **serving.server_limits(settings),
     )
 

@@ -71,8 +71,18 @@ def run_server(app: Any, **config: Any) -> None:
 def server_limits(settings: Settings) -> dict[str, Any]:
     """What uvicorn bounds at the edge, before the app sees anything: WebSocket
     frames and messages (``MAX_WS_MESSAGE_BYTES``, instead of its 16 MiB default) and
-    concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it)."""
+    concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it); and
+    what each open WebSocket costs while it waits: no permessage-deflate unless
+    ``WS_PER_MESSAGE_DEFLATE`` (two zlib contexts, about 40 KB a socket), a keepalive
+    ping every ``WS_PING_INTERVAL_S``, and a protocol object that drops its handshake
+    once answered (``cli/ws_protocol.py``)."""
+    from order_engine.cli.ws_protocol import LeanWebSocketProtocol
+
     return {
+        "ws": LeanWebSocketProtocol,
         "ws_max_size": settings.max_ws_message_bytes,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+        "ws_ping_interval": settings.ws_ping_interval_s or None,
+        "ws_ping_timeout": settings.ws_ping_timeout_s,
         "limit_concurrency": settings.max_connections,
     }

@@ -21,13 +21,13 @@ listeners its order or owner has, and to nobody else.
   announced events it has not read yet and re-reads, with a short doubling
   delay, until it has them.
 
-**Idle costs nothing per listener.** A listener is a deque and an
-``asyncio.Event``; it has no timer and never queries the store on its own
-while it is live. The tailer alone keeps one timer, ``sweep_s``, and only
-while streams are open: one read of the log (account listeners), or a
-re-read by each per-order listener whose order said nothing for a whole
-sweep. It recovers a publish lost without an outage being seen (say, a
-publisher's connection failing after the commit).
+**Idle costs nothing per listener.** A listener is a few slots (its buffer and
+wake-up future exist only while it has something to wait for); it has no
+timer and never queries the store on its own while it is live. The tailer
+alone keeps one timer, ``sweep_s``, and only while streams are open: one read
+of the log (account listeners), or a re-read by each per-order listener whose
+order said nothing for a whole sweep. It recovers a publish lost without an
+outage being seen (say, a publisher's connection failing after the commit).
 
 **Slow consumers are bounded.** A live listener whose buffer holds
 ``buffer_events`` undelivered messages is closed: the tailer cancels its
@@ -72,13 +72,18 @@ class StreamClosed(Exception):
 
 
 class Listener:
-    """One socket's place on the tail: a bounded buffer and a wake-up signal."""
+    """One socket's place on the tail: a bounded buffer and a wake-up signal.
+
+    Ten thousand of these sit idle at once, so an idle one holds no buffer and no
+    event: the deque exists only while messages wait, and the consumer's wake-up
+    is a bare future made when it starts waiting (an ``asyncio.Event`` and an
+    empty deque are about 1.4 KB per listener, most of a listener's cost)."""
 
     __slots__ = (
         "_buffer",
         "_limit",
-        "_signal",
         "_tailer",
+        "_waiter",
         "catching_up",
         "closed",
         "heard",
@@ -92,8 +97,8 @@ class Listener:
         self._tailer = tailer
         self.key = key
         self._limit = limit
-        self._buffer: deque[Delivery] = deque()
-        self._signal = asyncio.Event()
+        self._buffer: deque[Delivery] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.catching_up = True  # reading the store: overflow means "read again", not "too slow"
         self.lagged = False
         self.too_slow = False
@@ -106,24 +111,32 @@ class Listener:
         if self.closed or self.too_slow:
             return
         self.heard = True
-        if len(self._buffer) >= self._limit:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = deque()
+        elif len(buffer) >= self._limit:
             if self.catching_up:
                 self.resync()
                 return
             self.too_slow = True
-            self._buffer.clear()
-            self._signal.set()
+            self._buffer = None
+            self._wake()
             if self.task is not None:
                 self.task.cancel()  # it is stuck sending; the socket closes with CLOSE_TOO_SLOW
             return
-        self._buffer.append(delivery)
-        self._signal.set()
+        buffer.append(delivery)
+        self._wake()
 
     def resync(self) -> None:
         """What is buffered may have holes: drop it and have the consumer re-read the store."""
-        self._buffer.clear()
+        self._buffer = None
         self.lagged = True
-        self._signal.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> Delivery | None:
         """The next live delivery, or ``None`` when the consumer must re-read the store."""
@@ -133,16 +146,23 @@ class Listener:
             if self.lagged:
                 self.lagged = False  # from here on the buffer is complete again
                 return None
-            if self._buffer:
-                return self._buffer.popleft()
-            self._signal.clear()
-            await self._signal.wait()
+            buffer = self._buffer
+            if buffer:
+                delivery = buffer.popleft()
+                if not buffer:
+                    self._buffer = None
+                return delivery
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self._buffer.clear()
-            self._signal.set()
+            self._buffer = None
+            self._wake()
             self._tailer._forget(self)
 
 

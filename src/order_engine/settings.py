@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     ws_ping_timeout_s: float = Field(
         20.0, gt=0, le=3600, description="WS_PING_TIMEOUT_S: see WS_PING_INTERVAL_S."
     )
+    ws_send_buffer_bytes: int = Field(
+        65_536,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="WS_SEND_BUFFER_BYTES: the kernel send buffer of each WebSocket (0: the "
+        "kernel's own autotuning, up to 4 MB on Linux). Bounds what a client that stops "
+        "reading pins in the kernel before its stream buffer fills and it is closed (4008).",
+    )
     body_read_timeout_s: float = Field(
         10.0,
         gt=0,

@@ -40,7 +40,8 @@ def test_uvicorn_still_names_what_the_lean_protocol_replaces_and_drops() -> None
 
 def test_the_served_protocol_is_the_lean_one_without_compression_by_default() -> None:
     options = server_limits(Settings())
-    assert options["ws"] is LeanWebSocketProtocol
+    assert issubclass(options["ws"], LeanWebSocketProtocol)
+    assert options["ws"].send_buffer_bytes == Settings().ws_send_buffer_bytes
     assert options["ws_per_message_deflate"] is False
     assert options["ws_ping_interval"] == Settings().ws_ping_interval_s
     assert server_limits(Settings(ws_ping_interval_s=0))["ws_ping_interval"] is None

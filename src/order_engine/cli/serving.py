@@ -74,12 +74,12 @@ def server_limits(settings: Settings) -> dict[str, Any]:
     concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it); and
     what each open WebSocket costs while it waits: no permessage-deflate unless
     ``WS_PER_MESSAGE_DEFLATE`` (two zlib contexts, about 40 KB a socket), a keepalive
-    ping every ``WS_PING_INTERVAL_S``, and a protocol object that drops its handshake
-    once answered (``cli/ws_protocol.py``)."""
-    from order_engine.cli.ws_protocol import LeanWebSocketProtocol
+    ping every ``WS_PING_INTERVAL_S``, a kernel send buffer of ``WS_SEND_BUFFER_BYTES``,
+    and a protocol object that drops its handshake once answered (``cli/ws_protocol.py``)."""
+    from order_engine.cli.ws_protocol import lean_protocol
 
     return {
-        "ws": LeanWebSocketProtocol,
+        "ws": lean_protocol(settings.ws_send_buffer_bytes),
         "ws_max_size": settings.max_ws_message_bytes,
         "ws_per_message_deflate": settings.ws_per_message_deflate,
         "ws_ping_interval": settings.ws_ping_interval_s or None,

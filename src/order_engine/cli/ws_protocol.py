@@ -14,6 +14,7 @@ class this one saves about 7 KB per open socket:
   are ``Inbox`` and ``Gate``, a few slots each, whose deque and waiter lists
   exist only while something waits.
 
+It also bounds each socket's kernel send buffer (``WS_SEND_BUFFER_BYTES``).
 Everything else is uvicorn's. The subclass relies on uvicorn's attribute names
 (``request``, ``response``, ``queue``, ``writable``) and on the methods it calls
 on the last two; ``tests/unit/test_ws_protocol.py`` fails if an upgrade of
@@ -23,6 +24,9 @@ uvicorn (pinned in constraints.txt) changes them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from asyncio import BaseTransport
 from collections import deque
 from typing import Any
 
@@ -118,10 +122,22 @@ class Gate:
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    send_buffer_bytes = 0  # SO_SNDBUF for the socket; 0 leaves the kernel's autotuning
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Gate(open_=True)  # type: ignore[assignment]
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if self.send_buffer_bytes and sock is not None:
+            # Without a bound, Linux grows a loopback socket's send buffer to 4 MB: a
+            # client that stops reading would pin that much before its stream's own
+            # bounded buffer even starts to fill (and it is closed with 4008).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -130,3 +146,10 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             # accept branch of send), both behind handshake_complete from here on.
             self.request = None  # type: ignore[assignment]
             self.response = None  # type: ignore[assignment]
+
+
+def lean_protocol(send_buffer_bytes: int) -> type[LeanWebSocketProtocol]:
+    """The protocol class uvicorn instantiates per socket, with this send buffer."""
+    return type(
+        "LeanWebSocketProtocol", (LeanWebSocketProtocol,), {"send_buffer_bytes": send_buffer_bytes}
+    )

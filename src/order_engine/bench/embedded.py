@@ -27,6 +27,8 @@ from pathlib import Path
 
 import aiohttp
 
+from order_engine.bench.procstat import raise_open_files_limit
+
 START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 30.0
 LOG_TAIL_BYTES = 4000
@@ -173,8 +175,11 @@ async def embedded_engine(
     env = dict(os.environ)
     # The engine as it ships (LOG_LEVEL stays its default, INFO, unless set),
     # its log in a file; its own database and wallet; no per-client request
-    # limit, since the bench is the one client of an engine it started.
+    # limit, since the bench is the one client of an engine it started; and a
+    # connection cap (MAX_CONNECTIONS, 1,000 by default, WebSockets included) as
+    # high as the open-files limit allows, since the scenarios hold 10,000 sockets.
     env.setdefault("RATE_LIMIT_PER_S", "0")
+    env.setdefault("MAX_CONNECTIONS", str(max(1_000, raise_open_files_limit() - 512)))
     env.update(DATABASE_URL=db_url, WALLET_PATH=str(workdir / "wallet.json"), LOG_FORMAT="json")
     if sim_time_scale is not None:
         env["SIM_TIME_SCALE"] = repr(float(sim_time_scale))

@@ -26,6 +26,7 @@ import os
 import socket
 import struct
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,7 +163,7 @@ async def run_streams(options: StreamBenchOptions) -> dict[str, Any]:
         idle = cpu_between(start, CpuSample.take([pid] if pid else []))
         idle_rss = rss_bytes(pid) if pid else None
 
-        order_ids = await _submit(session, base, options)
+        order_ids, refused = await _submit(session, base, options)
         expected = 0
         deadline = time.monotonic() + options.drain_timeout_s
         load_start = CpuSample.take([pid] if pid else [])
@@ -183,6 +184,7 @@ async def run_streams(options: StreamBenchOptions) -> dict[str, Any]:
         options,
         subscribers=subscribers,
         order_ids=order_ids,
+        refused=refused,
         idle=idle,
         idle_rss=idle_rss,
         load=load,
@@ -193,8 +195,10 @@ async def run_streams(options: StreamBenchOptions) -> dict[str, Any]:
 
 async def _submit(
     session: aiohttp.ClientSession, base: str, options: StreamBenchOptions
-) -> set[str]:
+) -> tuple[set[str], Counter[int]]:
+    """The accepted order ids, and the HTTP status of every refusal."""
     ids: set[str] = set()
+    refused: Counter[int] = Counter()
     gate = asyncio.Semaphore(options.concurrency)
     body = orjson.dumps({"inputToken": "SOL", "outputToken": "USDC", "amount": "1"})
 
@@ -209,9 +213,11 @@ async def _submit(
         ):
             if response.status == 201:
                 ids.add((await response.json())["orderId"])
+            else:
+                refused[response.status] += 1
 
     await asyncio.gather(*(one() for _ in range(options.orders)))
-    return ids
+    return ids, refused
 
 
 def _expected_events(subscribers: list[Subscriber], order_ids: set[str]) -> int:
@@ -239,6 +245,7 @@ def _report(
     *,
     subscribers: list[Subscriber],
     order_ids: set[str],
+    refused: Counter[int],
     idle: Any,
     idle_rss: int | None,
     load: Any,
@@ -257,7 +264,8 @@ def _report(
     elif short:
         problems.append(f"{short} of {len(subscribers)} streams short of the {expected} events")
     if len(order_ids) < options.orders:
-        problems.append(f"{options.orders - len(order_ids)} orders not accepted")
+        reasons = ", ".join(f"{n} x http {status}" for status, n in sorted(refused.items()))
+        problems.append(f"{options.orders - len(order_ids)} orders not accepted ({reasons})")
     if same < len(subscribers) or ordered < len(subscribers):
         problems.append(
             f"{len(subscribers) - same} streams differ from the first, "
@@ -278,6 +286,7 @@ def _report(
         "end_rss_mb": None if end_rss is None else end_rss / 2**20,
         "terminal_lag_p50_s": lags[len(lags) // 2] if lags else None,
         "terminal_lag_max_s": lags[-1] if lags else None,
+        "stalled_closed_4008": sum(1 for code in codes if code == CLOSE_TOO_SLOW),
         "stalled_close_codes": codes,
         "subscriber_close_codes": sorted({str(s.closed_code) for s in subscribers}),
         "problems": problems,

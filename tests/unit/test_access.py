@@ -3,6 +3,7 @@ test moves: modes, caching, and what a refusal may reveal."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -33,6 +34,7 @@ from order_engine.app.orders import OrderRequest
 from order_engine.domain.order import OrderKind
 from order_engine.domain.terms import LimitTerms, PriorityFee, floor_out
 from order_engine.domain.tokens import TokenRegistry
+from order_engine.ports.api_keys import ApiKey
 
 
 class SteppedClock:
@@ -131,6 +133,39 @@ async def test_a_revoked_key_is_refused_once_the_cache_expires(store: SqlApiKeyS
         await auth.authenticate(key)
     assert refused.value.reason == "revoked"
     assert key.split("_", 2)[2] not in refused.value.message
+
+
+class CountingStore(SqlApiKeyStore):
+    """The real SQLite store, counting the reads the authenticator makes."""
+
+    def __init__(self, inner: SqlApiKeyStore) -> None:
+        super().__init__(inner._db)
+        self.reads = 0
+
+    async def exists(self) -> bool:
+        self.reads += 1
+        await asyncio.sleep(0.01)  # a read that takes a while: the others arrive meanwhile
+        return await super().exists()
+
+    async def by_hash(self, digest: str) -> ApiKey | None:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return await super().by_hash(digest)
+
+
+async def test_requests_arriving_together_at_a_cold_cache_share_one_store_read(
+    store: SqlApiKeyStore,
+) -> None:
+    clock = SteppedClock()
+    counting = CountingStore(store)
+    auth = authenticator(counting, "auto", clock)
+    assert await asyncio.gather(*(auth.enforced() for _ in range(500))) == [False] * 500
+    assert counting.reads == 1
+    _, key = await create_key(store, "alice", clock)
+    clock.t += 5  # past the cache period
+    callers = await asyncio.gather(*(auth.authenticate(key) for _ in range(500)))
+    assert {caller.key_name for caller in callers} == {"alice"}
+    assert counting.reads == 2
 
 
 async def test_a_key_name_must_be_given(store: SqlApiKeyStore) -> None:

@@ -28,6 +28,7 @@ Once keys exist they always will, so that answer is kept for good.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -127,6 +128,11 @@ class Authenticator:
         self._by_hash: dict[str, tuple[float, ApiKey | None]] = {}
         self._keys_exist = False
         self._keys_checked_at: float | None = None
+        # One store read at a time per question, shared by every request that asks
+        # meanwhile: 10,000 connections arriving at a cold cache would otherwise
+        # queue 10,000 reads for the same answer and exhaust the pool (500s).
+        self._checking: asyncio.Future[bool] | None = None
+        self._looking_up: dict[str, asyncio.Future[ApiKey | None]] = {}
 
     async def enforced(self) -> bool:
         """Whether a request without a key is refused right now."""
@@ -136,9 +142,19 @@ class Authenticator:
             return True
         now = self.clock.monotonic()
         if self._keys_checked_at is None or now - self._keys_checked_at >= self.cache_s:
-            self._keys_exist = await self.keys.exists()
-            self._keys_checked_at = now
+            if self._checking is None:
+                self._checking = asyncio.ensure_future(self._check_keys_exist(now))
+            return await asyncio.shield(self._checking)
         return self._keys_exist
+
+    async def _check_keys_exist(self, now: float) -> bool:
+        try:
+            exists = await self.keys.exists()
+            self._keys_exist = self._keys_exist or exists
+            self._keys_checked_at = now
+            return self._keys_exist
+        finally:
+            self._checking = None
 
     async def authenticate(self, presented: str | None) -> Caller:
         """The caller behind ``presented`` (``None``: no key sent); raises ``Unauthorized``."""
@@ -197,7 +213,16 @@ class Authenticator:
         cached = self._by_hash.get(digest)
         if cached is not None and now - cached[0] < self.cache_s:
             return cached[1]
-        key = await self.keys.by_hash(digest)
+        pending = self._looking_up.get(digest)
+        if pending is None:
+            pending = self._looking_up[digest] = asyncio.ensure_future(self._read(digest, now))
+        return await asyncio.shield(pending)
+
+    async def _read(self, digest: str, now: float) -> ApiKey | None:
+        try:
+            key = await self.keys.by_hash(digest)
+        finally:
+            del self._looking_up[digest]
         if len(self._by_hash) >= _CACHE_LIMIT:
             self._by_hash.clear()  # simplest bound; a miss only costs one indexed read
         self._by_hash[digest] = (now, key)

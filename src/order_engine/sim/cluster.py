@@ -75,12 +75,15 @@ class _Pending:
 
 @dataclass(frozen=True, slots=True)
 class Landed:
-    """A transaction that landed: when, how it ran, and the bytes that were sent."""
+    """A transaction that landed: when, how it ran, and the bytes that were sent.
+
+    Kept for every landed transaction (``getTransaction`` and status queries of
+    any age), so it holds no more than those answer from: not the decoded plan
+    (about 3 KB of keys and instructions, and ``raw`` has it all)."""
 
     slot: int
     confirm_slot: int
     execution: Execution
-    plan: TxPlan
     raw: bytes
 
 
@@ -235,9 +238,7 @@ class Cluster:
                 continue  # the payer can no longer pay the fee: dropped by the leader
             low, high = self.params.confirm_delay_slots
             delay = self._rng.randint(low, high)
-            self._landed[signature] = Landed(
-                env.slot, env.slot + delay, execution, pending.plan, pending.raw
-            )
+            self._landed[signature] = Landed(env.slot, env.slot + delay, execution, pending.raw)
             self.executions[signature] += 1
             self._settled_at = max(self._settled_at, env.slot + delay)
             if signature in self._watchers:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 from dataclasses import dataclass
 
 from solders.hash import Hash
@@ -162,7 +163,10 @@ def token_balances(ledger: Ledger, keys: tuple[Pubkey, ...]) -> tuple[TokenBalan
     for key in keys:
         account = ledger.tokens.get(key)
         if account is not None:
-            balances.append(TokenBalance(str(account.owner), str(account.mint), account.amount))
+            # Interned: every landed transaction keeps these, and the same few
+            # owners and mints recur in all of them.
+            owner, mint = sys.intern(str(account.owner)), sys.intern(str(account.mint))
+            balances.append(TokenBalance(owner, mint, account.amount))
     return tuple(balances)
 
 
@@ -224,7 +228,7 @@ def execute(ledger: Ledger, plan: TxPlan, env: Env) -> Execution | None:
         err=err,
         fee=plan.fee,
         cu_consumed=consumed,
-        logs=tuple(logs),
+        logs=tuple(map(sys.intern, logs)),  # the same lines recur in every landed transaction
         pre_token_balances=pre_tokens,
         post_token_balances=token_balances(ledger, plan.keys),
         pre_lamports=pre_lamports,

@@ -13,10 +13,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from order_engine.api.account_ws import STREAM_PATH, account_socket
 from order_engine.api.account_ws import router as account_ws_router
 from order_engine.api.dashboard import install_dashboard
-from order_engine.api.direct_sockets import DirectSockets
 from order_engine.api.errors import install_error_handlers
 from order_engine.api.hot import EngineApp
 from order_engine.api.metrics_route import router as metrics_router
@@ -100,8 +98,6 @@ def create_app(
     app.include_router(account_ws_router)
     app.include_router(metrics_router)
     install_dashboard(app)
-    # Innermost of ours: the host check and fresh log context still run first.
-    app.add_middleware(DirectSockets, routes={STREAM_PATH: account_socket})
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_read_timeout_s
     )

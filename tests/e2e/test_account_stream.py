@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
+from order_engine.bench.streams import close_frame, stalled_socket
 from order_engine.bootstrap import Engine
 from order_engine.ports.order_queries import START
 from order_engine.settings import Settings
@@ -204,3 +205,29 @@ async def test_a_stream_that_the_client_leaves_releases_its_subscription(
             return engine.ws_connections == 0
 
         await eventually(released, "the stream's connection to be released")
+
+
+async def test_a_subscriber_that_never_reads_is_closed_4008_and_the_others_get_everything(
+    api_settings: Settings,
+) -> None:
+    # A buffer of 8 messages and small kernel buffers: the stalled socket's backlog
+    # (kernel buffers, then uvicorn's 64 KB write buffer, then the stream's own)
+    # fills within a few hundred events.
+    settings = api_settings.model_copy(
+        update={"stream_buffer_events": 8, "ws_send_buffer_bytes": 4096}
+    )
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        key = await new_key(engine)
+        reader, writer = await stalled_socket(url, query=f"?apiKey={key}")
+        async with session.ws_connect(stream_url(url, apiKey=key)) as ws:
+            await receive_json(ws)  # subscribed
+            ids = await _place_and_finish(session, url, engine, key, 60)
+            received = await _events(ws, 5 * len(ids))
+        assert [(m["orderId"], m["seq"]) for m in received] == await _stored(engine, key)
+        code, reason = await close_frame(reader, writer)
+        assert code == 4008
+        assert "reconnect with after=" in reason

@@ -84,7 +84,9 @@ async def _follow(subscriber: Subscriber) -> None:
     subscriber.closed_code = subscriber.ws.close_code
 
 
-async def _stalled_socket(base: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def stalled_socket(
+    base: str, query: str = ""
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A WebSocket handshake, then a socket whose reading is paused: a client that
     never reads, with the smallest receive buffer the kernel allows."""
     host, port = base.split("//", 1)[1].rsplit(":", 1)
@@ -96,7 +98,7 @@ async def _stalled_socket(base: str) -> tuple[asyncio.StreamReader, asyncio.Stre
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         (
-            f"GET {STREAM_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"GET {STREAM_PATH}{query} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
@@ -106,10 +108,12 @@ async def _stalled_socket(base: str) -> tuple[asyncio.StreamReader, asyncio.Stre
     return reader, writer
 
 
-async def _close_code(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int | None:
-    """Read the stalled socket to its end; the close frame's code, if one came."""
+async def close_frame(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> tuple[int | None, str]:
+    """Read the stalled socket to its end; the close frame's code and reason, if one came."""
     writer.transport.resume_reading()  # type: ignore[attr-defined]
-    code = None
+    code, reason = None, ""
     with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, TimeoutError):
         async with asyncio.timeout(15):
             while True:
@@ -121,10 +125,12 @@ async def _close_code(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
                     length = struct.unpack("!Q", await reader.readexactly(8))[0]
                 payload = await reader.readexactly(length)
                 if head[0] & 0x0F == 0x8:  # close
-                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                    if len(payload) >= 2:
+                        code = struct.unpack("!H", payload[:2])[0]
+                        reason = payload[2:].decode("utf-8", "replace")
                     break
     writer.close()
-    return code
+    return code, reason
 
 
 @contextlib.asynccontextmanager
@@ -155,7 +161,7 @@ async def run_streams(options: StreamBenchOptions) -> dict[str, Any]:
                 return Subscriber(ws)
 
         subscribers = await asyncio.gather(*(connect() for _ in range(options.subscribers)))
-        stalled = [await _stalled_socket(base) for _ in range(options.stalled)]
+        stalled = [await stalled_socket(base) for _ in range(options.stalled)]
         followers = [asyncio.create_task(_follow(s)) for s in subscribers]
         await asyncio.sleep(1.0)  # let connection set-up settle before measuring idleness
         start = CpuSample.take([pid] if pid else [])
@@ -174,7 +180,7 @@ async def run_streams(options: StreamBenchOptions) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         load = cpu_between(load_start, CpuSample.take([pid] if pid else []))
         end_rss = rss_bytes(pid) if pid else None
-        codes = [await _close_code(r, w) for r, w in stalled]
+        codes = [(await close_frame(r, w))[0] for r, w in stalled]
         for s in subscribers:
             await s.ws.close()
         for task in followers:

@@ -1,5 +1,6 @@
-"""The execute path's POST and WebSocket skip FastAPI's router (api/hot.py), yet keep
-every guard and error handler of the full stack; other methods still take it."""
+"""The execute path's POST and WebSocket, and the account stream's WebSocket, skip
+FastAPI's router (api/hot.py), yet keep every guard and error handler of the full
+stack; other methods still take it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from order_engine.api.account_ws import STREAM_PATH
 from order_engine.api.app import create_app
 from order_engine.api.hot import EngineApp
 from order_engine.api.routes import EXECUTE_PATH
@@ -29,7 +31,8 @@ def test_the_app_is_an_engine_app_with_both_short_paths_installed(tmp_path: Path
     app = create_app(engine_settings(tmp_path))
     assert isinstance(app, EngineApp)
     assert app._hot_post is not None
-    assert app._hot_socket is not None
+    assert app._hot_sockets is not None
+    assert set(app._hot_sockets) == {EXECUTE_PATH, STREAM_PATH}
 
 
 async def test_post_and_websocket_on_the_execute_path_never_enter_the_full_stack(
@@ -54,6 +57,8 @@ async def test_post_and_websocket_on_the_execute_path_never_enter_the_full_stack
             async with session.ws_connect(ws_url) as ws:
                 first = orjson.loads((await ws.receive()).data)
                 assert first["orderId"] == order_id
+            async with session.ws_connect(url.replace("http", "ws") + STREAM_PATH) as ws:
+                assert orjson.loads((await ws.receive()).data)["type"] == "subscribed"
             assert entered == []
             async with session.get(url + f"/api/orders/{order_id}") as response:
                 assert response.status == 200

@@ -81,7 +81,8 @@ async def test_a_gate_holds_waiters_while_closed_and_lets_them_all_through_when_
     assert not any(w.done() for w in waiters)
     gate.set()
     assert await asyncio.gather(*waiters) == [True, True, True]
-    cancelled = asyncio.create_task((gate.clear(), gate.wait())[1])
+    gate.clear()
+    cancelled = asyncio.create_task(gate.wait())
     await asyncio.sleep(0)
     cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):

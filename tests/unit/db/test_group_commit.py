@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from uuid import uuid4
 import pytest
 
 from order_engine.adapters.db import Database, SqlOrderRepository, create_engine
+from order_engine.adapters.db import sqlite_orders as fast_units
 from order_engine.adapters.db.migrate import run_migrations_async
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderKind, SignedTx, Trigger
@@ -176,3 +178,33 @@ async def test_a_batch_that_meets_another_writers_lock_waits_for_it_off_the_even
     second, event = accepted()
     await fast.create(second, event)  # type: ignore[arg-type]
     other.close()
+
+
+async def test_a_unit_that_raises_after_writing_is_undone_and_its_batch_still_commits(
+    fast: SqlOrderRepository,
+) -> None:
+    group = fast.db.group
+    assert group is not None
+    kept, kept_first = accepted()
+    lost, lost_first = accepted()
+    write_kept = fast_units.create(kept, [kept_first], None)  # type: ignore[list-item]
+    write_lost = fast_units.create(lost, [lost_first], None)  # type: ignore[list-item]
+
+    def write_then_fail(conn: sqlite3.Connection) -> None:
+        write_lost(conn)
+        raise RuntimeError("after its insert")
+
+    # Hold the writer in a batch of its own, so that the next two share one batch.
+    release = threading.Event()
+    holding = group.submit(lambda _conn: release.wait(5))
+    await asyncio.sleep(0.05)
+    writes = [group.submit(write_kept), group.submit(write_then_fail)]
+    batches = group.batches
+    release.set()
+    await holding
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert group.batches == batches + 2  # the holding batch, then one with both units
+    assert results[0] is None
+    assert isinstance(results[1], RuntimeError)
+    assert await fast.get(kept.id) == kept
+    assert await fast.get(lost.id) is None  # its insert was rolled back with it

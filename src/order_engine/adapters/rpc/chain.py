@@ -47,6 +47,8 @@ from order_engine.ports.chain import (
     Blockhash,
     BlockhashNotFound,
     Commitment,
+    LogsNotice,
+    PrioritizationFee,
     RateLimited,
     SendTimeout,
     SignatureStatus,
@@ -261,6 +263,39 @@ class RpcChain:
             except (KeyError, TypeError, binascii.Error) as exc:
                 raise RpcUnavailable(f"getMultipleAccounts: unexpected result: {exc!r}") from exc
         return datas
+
+    async def get_recent_prioritization_fees(
+        self, accounts: Sequence[str] = ()
+    ) -> list[PrioritizationFee]:
+        result = await self.read("getRecentPrioritizationFees", [list(accounts)])
+        try:
+            fees = [PrioritizationFee(int(f["slot"]), int(f["prioritizationFee"])) for f in result]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RpcUnavailable(
+                f"getRecentPrioritizationFees: unexpected result: {exc!r}"
+            ) from exc
+        return sorted(fees, key=lambda f: f.slot)
+
+    async def logs_mentioning(
+        self, address: str, *, after: str | None, timeout_s: float
+    ) -> list[LogsNotice]:
+        # Over HTTP there is no subscription: the signatures since ``after`` (newest
+        # first, so reversed), then each one's logs. A transaction is listed once it
+        # is confirmed, when getTransaction can return it.
+        config: dict[str, Any] = {**CONFIRMED, "limit": 1000}
+        if after is not None:
+            config["until"] = after
+        listed = await self.read("getSignaturesForAddress", [address, config])
+        found: list[LogsNotice] = []
+        for entry in reversed(listed):
+            signature = str(entry["signature"])
+            result = await self.get_transaction(signature)
+            if result is None:
+                break  # not retrievable yet: the next look starts here again
+            found.append(LogsNotice(signature, result.slot, result.err, result.logs))
+        if not found and timeout_s > 0:
+            await asyncio.sleep(timeout_s)
+        return found
 
     # --- beyond the port: funding and identification --------------------------------------
 

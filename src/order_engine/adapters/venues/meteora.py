@@ -69,6 +69,13 @@ class MeteoraVenue:
     def has_pool(self, mint_a: str, mint_b: str) -> bool:
         return self._book.has_pool(mint_a, mint_b)
 
+    def add_pool(self, pool: PoolListing) -> bool:
+        """Route through a pair created after start-up (``LaunchWatcher``)."""
+        if not self._book.add(pool):
+            return False
+        self._keys[pool.address] = dlmm_keys(pool)
+        return True
+
     async def snapshots(self, input_mint: str, output_mint: str) -> list[PoolSnapshot]:
         pools = self._book.for_pair(input_mint, output_mint)
         if not pools:

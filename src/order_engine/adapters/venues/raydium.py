@@ -54,6 +54,16 @@ class RaydiumVenue:
     def has_pool(self, mint_a: str, mint_b: str) -> bool:
         return self._book.has_pool(mint_a, mint_b)
 
+    def add_pool(self, pool: PoolListing) -> bool:
+        """Route through a pool created after start-up (``LaunchWatcher``)."""
+        if pool.kind not in (KIND_AMM_V4, KIND_CPMM) or not self._book.add(pool):
+            return False
+        if pool.kind == KIND_AMM_V4:
+            self._amm_keys[pool.address] = amm_v4_keys(pool)
+        else:
+            self._cpmm_keys[pool.address] = cpmm_keys(pool)
+        return True
+
     async def snapshots(self, input_mint: str, output_mint: str) -> list[PoolSnapshot]:
         pools = self._book.for_pair(input_mint, output_mint)
         if not pools:

@@ -65,6 +65,8 @@ FAULTY_METHODS = frozenset(
         "getAccountInfo",
         "getBalance",
         "getTokenAccountBalance",
+        "getSignaturesForAddress",
+        "getRecentPrioritizationFees",
     }
 )
 ACCOUNT_READS = frozenset({"getMultipleAccounts", "getAccountInfo"})

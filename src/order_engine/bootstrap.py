@@ -51,12 +51,14 @@ from order_engine.adapters.redis.ratelimit import RedisRateLimiter
 from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
+from order_engine.adapters.venues.launch_watcher import LaunchWatcher
 from order_engine.adapters.wallet import load_or_create_keypair
 from order_engine.app.access import Authenticator
 from order_engine.app.admission import Backpressure
 from order_engine.app.executor import ExecutorConfig, OrderExecutor
 from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
+from order_engine.app.launches import LaunchService
 from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
 from order_engine.app.price_watcher import PriceWatcher
@@ -78,6 +80,7 @@ from order_engine.ports.tickets import TicketStore
 from order_engine.ports.venue import Venue
 from order_engine.settings import Settings
 from order_engine.sim import SimConfig, Simulator, build_simulator
+from order_engine.sim.launches import InProcessLaunches
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +166,8 @@ class Engine:
     executor: OrderExecutor | None = None
     wallet: Keypair | None = None
     simulator: Simulator | None = None
+    launches: LaunchService | None = None  # only against a simulated chain
+    launch_feed: LaunchWatcher | None = None  # new pools, as the chain shows them
     ws_connections: int = 0
     _closers: list[Closer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -311,6 +316,7 @@ async def _chain(
             seed=settings.sim_seed,
             transient_failure_rate=settings.sim_transient_failure_rate,
             zero_scale_slot_s=settings.sim_zero_scale_slot_s,
+            launch_every_slots=settings.sim_launch_every_slots,
         )
     )
     if wallet is not None:
@@ -534,8 +540,22 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_s,
     )
+    launches = None
+    if simulator is not None:
+        launches = LaunchService(InProcessLaunches(simulator.launchpad), tokens)
+    names = None
+    if simulator is not None:
+        pad = simulator.launchpad
+
+        def names(mint: str) -> str | None:
+            token = pad.tokens.get(mint)
+            return None if token is None else token.symbol
+
+    launch_feed = LaunchWatcher(chain, venues, tokens, names=names)
     return Engine(
         settings=settings,
+        launches=launches,
+        launch_feed=launch_feed,
         role=role,
         tokens=tokens,
         repo=repo,

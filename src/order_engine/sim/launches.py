@@ -32,6 +32,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from order_engine.adapters.venues.listing import KIND_CPMM, KIND_DLMM, PoolListing
+from order_engine.app.launches import CreatedPool
 from order_engine.dex import launches, spl
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_cpmm as cpmm
@@ -310,3 +311,49 @@ def cpmm_listing(
             "observation": str(pool.observation),
         },
     )
+
+
+class InProcessLaunches:
+    """``app.launches.SimLaunches`` over this process's launchpad."""
+
+    def __init__(self, launchpad: Launchpad) -> None:
+        self.launchpad = launchpad
+
+    async def create_token(
+        self,
+        symbol: str,
+        decimals: int,
+        supply: int,
+        *,
+        mint_authority_revoked: bool,
+        freeze_authority_revoked: bool,
+    ) -> Token:
+        return self.launchpad.create_token(
+            symbol,
+            decimals,
+            supply,
+            mint_authority_revoked=mint_authority_revoked,
+            freeze_authority_revoked=freeze_authority_revoked,
+        )
+
+    async def mint_decimals(self, mint: str) -> int:
+        return self.launchpad.mint_decimals(Pubkey.from_string(mint))
+
+    async def create_pool(
+        self, venue: str, base_mint: str, quote_mint: str, base_amount: int, quote_amount: int
+    ) -> CreatedPool:
+        launched = self.launchpad.create_pool(
+            venue,
+            Pubkey.from_string(base_mint),
+            Pubkey.from_string(quote_mint),
+            base_amount,
+            quote_amount,
+        )
+        return CreatedPool(
+            launched.listing.venue,
+            launched.listing.address,
+            launched.slot,
+            launched.signature,
+            base_mint,
+            quote_mint,
+        )

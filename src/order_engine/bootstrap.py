@@ -50,6 +50,7 @@ from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
 from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
+from order_engine.adapters.rpc.funding import RpcLaunches
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
 from order_engine.adapters.venues.launch_watcher import LaunchWatcher
 from order_engine.adapters.wallet import load_or_create_keypair
@@ -58,7 +59,7 @@ from order_engine.app.admission import Backpressure
 from order_engine.app.executor import ExecutorConfig, OrderExecutor
 from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
-from order_engine.app.launches import LaunchService
+from order_engine.app.launches import LaunchService, SimLaunches
 from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
 from order_engine.app.price_watcher import PriceWatcher
@@ -295,7 +296,7 @@ def _funding(tokens: TokenRegistry) -> tuple[int, dict[str, int]]:
 
 async def _chain(
     settings: Settings, tokens: TokenRegistry, wallet: Keypair | None, closers: list[Closer]
-) -> tuple[Chain, list[Venue], Simulator | None]:
+) -> tuple[Chain, list[Venue], Simulator | None, SimLaunches | None]:
     """The chain and the venue clients reading pool state through it."""
     if settings.solana_rpc_url:
         url = settings.solana_rpc_url
@@ -309,7 +310,8 @@ async def _chain(
             RaydiumVenue(rpc, [p for p in listing if p.venue == "raydium"]),
             MeteoraVenue(rpc, [p for p in listing if p.venue == "meteora"]),
         ]
-        return rpc, venues, None
+        simulated = (await rpc.get_version()).get("order-engine-sim") is True
+        return rpc, venues, None, RpcLaunches(rpc) if simulated else None
     simulator = build_simulator(
         SimConfig(
             time_scale=settings.sim_time_scale,
@@ -323,7 +325,7 @@ async def _chain(
         lamports, amounts = _funding(tokens)
         simulator.fund(wallet.pubkey(), lamports=lamports, tokens=amounts)
     closers.append(simulator.stop)
-    return simulator.chain, simulator.venues, simulator
+    return simulator.chain, simulator.venues, simulator, InProcessLaunches(simulator.launchpad)
 
 
 def _poll_interval_s(settings: Settings) -> float:
@@ -449,7 +451,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         queue = _queue(settings, closers)
         runs_workers = role in ("all", "worker")
         wallet = load_or_create_keypair(settings.wallet_path) if runs_workers else None
-        chain, venues, simulator = await _chain(settings, tokens, wallet, closers)
+        chain, venues, simulator, sim_launches = await _chain(settings, tokens, wallet, closers)
     except BaseException:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
@@ -540,9 +542,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_s,
     )
-    launches = None
-    if simulator is not None:
-        launches = LaunchService(InProcessLaunches(simulator.launchpad), tokens)
+    launches = None if sim_launches is None else LaunchService(sim_launches, tokens)
     names = None
     if simulator is not None:
         pad = simulator.launchpad

@@ -267,6 +267,15 @@ def _register_keys() -> None:
 _register_keys()
 
 
+def _register_sim() -> None:
+    from order_engine.cli.sim import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_register_sim()
+
+
 def _register_bench() -> None:
     # Light at import: the client, database and histograms load when it runs.
     from order_engine.bench.command import bench

@@ -320,6 +320,18 @@ class RpcChain:
     async def request_airdrop(self, owner: Pubkey, lamports: int) -> str:
         return str(await self.read("requestAirdrop", [str(owner), lamports]))
 
+    async def sim_launch(self, method: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """The chain process's ``simCreateToken`` / ``simCreatePool``; a refusal is a
+        ``ValueError`` with the chain's message."""
+        try:
+            return dict(await self.call(method, [spec]))
+        except JsonRpcError as exc:
+            if exc.code == wire.INVALID_PARAMS:
+                raise ValueError(exc.message) from None
+            raise RpcUnavailable(str(exc)) from exc
+        except NoAnswer as exc:
+            raise RpcUnavailable(str(exc)) from exc
+
     async def sim_airdrop_tokens(self, owner: Pubkey, mint: str, amount: int) -> str:
         """The simulator's non-standard token faucet (``simAirdropTokens``)."""
         return str(await self.read("simAirdropTokens", [str(owner), mint, amount]))

@@ -59,6 +59,7 @@ from order_engine.app.admission import Backpressure
 from order_engine.app.executor import ExecutorConfig, OrderExecutor
 from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
+from order_engine.app.launch_listener import LaunchListener
 from order_engine.app.launches import LaunchService, SimLaunches
 from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
@@ -168,7 +169,7 @@ class Engine:
     wallet: Keypair | None = None
     simulator: Simulator | None = None
     launches: LaunchService | None = None  # only against a simulated chain
-    launch_feed: LaunchWatcher | None = None  # new pools, as the chain shows them
+    launch_listener: LaunchListener | None = None  # new pools, as the chain shows them
     ws_connections: int = 0
     _closers: list[Closer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -193,6 +194,11 @@ class Engine:
         if self.role != "worker":  # where keys are written, whoever runs the reconciler
             purging = self.gateway.idempotency.purge_forever(self.settings.idempotency_purge_s)
             self._tasks.append(asyncio.create_task(purging))
+        if self.launch_listener is not None:
+            # Pools launched before this process started: the venues learn them now.
+            with contextlib.suppress(Exception):
+                await self.launch_listener.prime()
+            self._tasks.append(asyncio.create_task(self.launch_listener.run_forever()))
         if workers and self.executor is not None:
             await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
             self._workers_started = True
@@ -342,6 +348,15 @@ def _poll_interval_s(settings: Settings) -> float:
         # Polled over JSON-RPC while the chain's own clock runs: about a slot.
         return max(MIN_POLL_S, ZERO_SCALE_RPC_POLL_SLOTS * slot_s)
     return ZERO_SCALE_WAIT_SLOTS * slot_s
+
+
+def _launch_wait_s(settings: Settings) -> float:
+    """How long one look at the launch feed waits. In process a launch wakes it at
+    once; over JSON-RPC it is a poll, about once a slot (at most every 100 ms)."""
+    if not settings.solana_rpc_url:
+        return 1.0
+    slot_s = SLOT_S * settings.sim_time_scale or (settings.sim_zero_scale_slot_s or 0.0)
+    return max(0.1, slot_s)
 
 
 def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | None:
@@ -551,11 +566,13 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
             token = pad.tokens.get(mint)
             return None if token is None else token.symbol
 
-    launch_feed = LaunchWatcher(chain, venues, tokens, names=names)
+    listener = LaunchListener(
+        LaunchWatcher(chain, venues, tokens, names=names), wait_s=_launch_wait_s(settings)
+    )
     return Engine(
         settings=settings,
         launches=launches,
-        launch_feed=launch_feed,
+        launch_listener=listener,
         role=role,
         tokens=tokens,
         repo=repo,

@@ -112,40 +112,48 @@ class LaunchWatcher:
         self._cursor: dict[str, str | None] = {address: None for _, address in self._witnesses}
 
     async def next_launches(self, timeout_s: float) -> list[PoolLaunch]:
-        found = await self._look(0.0)
+        found: list[PoolLaunch] = []
+        for venue, address in self._witnesses:
+            notices = await self.chain.logs_mentioning(
+                address, after=self._cursor[address], timeout_s=0
+            )
+            found += await self._read(venue, address, notices)
         if not found and timeout_s > 0:
-            await self._wait(timeout_s)
-            found = await self._look(0.0)
+            found = await self._wait(timeout_s)
+        found.sort(key=lambda launch: launch.slot)
         return found
 
-    async def _wait(self, timeout_s: float) -> None:
-        waits = [
+    async def _wait(self, timeout_s: float) -> list[PoolLaunch]:
+        """Wait on every witness at once; read whichever answers first."""
+        waits = {
             asyncio.ensure_future(
                 self.chain.logs_mentioning(a, after=self._cursor[a], timeout_s=timeout_s)
-            )
-            for _, a in self._witnesses
-        ]
+            ): (venue, a)
+            for venue, a in self._witnesses
+        }
+        found: list[PoolLaunch] = []
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            done, _pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                venue, address = waits[task]
+                found += await self._read(venue, address, task.result())
         finally:
             for task in waits:
                 task.cancel()
             for task in waits:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        return found
 
-    async def _look(self, timeout_s: float) -> list[PoolLaunch]:
+    async def _read(
+        self, venue: str, address: str, notices: Sequence[LogsNotice]
+    ) -> list[PoolLaunch]:
         found: list[PoolLaunch] = []
-        for venue, address in self._witnesses:
-            notices = await self.chain.logs_mentioning(
-                address, after=self._cursor[address], timeout_s=timeout_s
-            )
-            for notice in notices:
-                launch = await self._launch(venue, notice) if notice.err is None else None
-                if launch is not None:
-                    found.append(launch)
-                self._cursor[address] = notice.signature
-        found.sort(key=lambda launch: launch.slot)
+        for notice in notices:
+            launch = await self._launch(venue, notice) if notice.err is None else None
+            if launch is not None:
+                found.append(launch)
+            self._cursor[address] = notice.signature
         return found
 
     async def _launch(self, venue: str, notice: LogsNotice) -> PoolLaunch | None:

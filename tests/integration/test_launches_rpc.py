@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.contract.rpc_support import quiet_chain_server
 
 from order_engine.adapters.rpc import RpcChain, fetch_pool_listing
 from order_engine.adapters.rpc.funding import RpcLaunches
@@ -18,6 +17,7 @@ from order_engine.app.launches import LaunchService
 from order_engine.domain.errors import ValidationError
 from order_engine.domain.tokens import SOL, TokenRegistry
 from order_engine.sim.rpc.server import ChainServer
+from tests.contract.rpc_support import quiet_chain_server
 
 
 @pytest.fixture

@@ -34,6 +34,9 @@ class PoolLaunch:
     seen_slot: int  # the cluster's slot when the launch was read
     reserves: Mapping[str, int] = field(default_factory=dict)  # mint -> base units in the pool
     mints: Mapping[str, MintInfo] = field(default_factory=dict)
+    # The chain-clock second from which the pool accepts swaps (Raydium CPMM's
+    # open_time), ``None`` when it trades at once.
+    opens_at: int | None = None
 
     def other(self, mint: str) -> str | None:
         """The pool's other mint, ``None`` if ``mint`` is not one of its two."""

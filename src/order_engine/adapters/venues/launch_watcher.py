@@ -178,8 +178,11 @@ class LaunchWatcher:
             listing.mint_b: self._mint_info(listing.mint_b, mint_b),
         }
         amount_a, amount_b = token_account_amount(raw_a), token_account_amount(raw_b)
+        opens_at = None
         if listing.kind == KIND_CPMM:
-            amount_a, amount_b = cpmm.decode_pool_state(data).reserves(amount_a, amount_b)
+            state = cpmm.decode_pool_state(data)
+            amount_a, amount_b = state.reserves(amount_a, amount_b)
+            opens_at = state.open_time
         names = (self.tokens.by_mint(m).symbol for m in (listing.mint_a, listing.mint_b))
         symbol = "/".join(names)
         listing = listing_from_state(venue, address, data, symbol)
@@ -197,6 +200,7 @@ class LaunchWatcher:
             seen_slot=height,
             reserves={listing.mint_a: amount_a, listing.mint_b: amount_b},
             mints=mints,
+            opens_at=opens_at,
         )
 
     def _mint_info(self, mint: str, data: bytes) -> MintInfo:

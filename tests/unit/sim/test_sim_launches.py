@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 
 import pytest
-from simkit import SOL_MINT, Leg, build_swap, confirm, snapshots
+from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
@@ -19,7 +19,7 @@ from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_cpmm as cpmm
 from order_engine.dex.token_accounts import decode_mint
 from order_engine.domain.tokens import TokenRegistry
-from order_engine.sim import Simulator
+from order_engine.sim import Simulator, build_simulator
 from order_engine.sim.launches import LaunchRejected
 
 SUPPLY = 10**9 * 10**6
@@ -179,3 +179,42 @@ def test_the_launch_witnesses_are_named_by_every_creation(sim: Simulator) -> Non
     for venue, witness in launches.launch_witnesses():
         launched = sim.launchpad.create_pool(venue, mint, spl.WSOL_MINT, SUPPLY // 4, 10**10)
         assert sim.cluster.mentions(witness)[-1].signature == launched.signature
+
+
+@pytest.mark.parametrize("venue", ["raydium", "meteora"])
+async def test_a_swap_on_a_launched_pool_fills_exactly_as_its_quote_said(
+    sim: Simulator, wallet: Keypair, venue: str
+) -> None:
+    land_every_transaction(sim)
+    mint = newt(sim)
+    sim.launchpad.create_pool(venue, mint, spl.WSOL_MINT, SUPPLY // 2, 50 * 10**9)
+    sim.advance_slots(3)  # past CPMM's open time
+    (pool,) = await snapshots(sim, SOL_MINT, str(mint))
+    quote = pool.quote(2 * 10**9)
+    blockhash = (await sim.chain.get_latest_blockhash()).blockhash
+    tx = build_swap(
+        sim,
+        wallet,
+        [Leg(quote, quote.amount_out)],
+        blockhash=blockhash,
+        input_mint=SOL_MINT,
+        output_mint=str(mint),
+    )
+
+    status = await confirm(sim, await sim.chain.send_transaction(bytes(tx)))
+
+    assert status.err is None
+    assert sim.token_balance(wallet.pubkey(), str(mint)) == quote.amount_out
+
+
+def test_background_launches_bring_new_tokens_and_pools_as_slots_pass() -> None:
+    sim = build_simulator(quiet_config(launch_every_slots=1))
+    sim.advance_slots(4)
+
+    assert len(sim.launched) == 4
+    assert {p.listing.venue for p in sim.launched} <= {"raydium", "meteora"}
+    for launched in sim.launched:
+        landed = sim.cluster.landed(launched.signature)
+        assert landed is not None
+        assert landed.execution.err is None
+        assert launched.listing.mint_b == SOL_MINT or launched.listing.mint_a == SOL_MINT

@@ -95,6 +95,12 @@ async def test_a_market_order_routes_to_a_pool_launched_over_the_api(
     assert stored is not None
     assert stored.route is not None
     assert {leg["pool"] for leg in stored.route["legs"]} == {pool["pool"]}
+    # The fee is part of the fill: the signature fee plus the priority fee bid.
+    fill = stored.fill
+    assert fill is not None
+    assert fill["computeUnitPrice"] == engine.settings.compute_unit_price
+    assert fill["feeLamports"] == 5_000 + fill["priorityFeeLamports"]
+    assert fill["priorityFeeLamports"] > 0
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ from solders.keypair import Keypair
 from order_engine.app.metrics import NULL_METRICS, ExecutionObserver
 from order_engine.app.reporting import Presenter, realised_fill
 from order_engine.app.router import RouteDecision, Router
-from order_engine.app.txbuilder import FeePolicy, build_swap_transaction
+from order_engine.app.txbuilder import FeePolicy, build_swap_transaction, compute_budget_of
 from order_engine.domain.errors import (
     EngineError,
     ErrorCode,
@@ -556,7 +556,11 @@ class OrderExecutor:
                 feeLamports=result.fee,
             )
         fill = realised_fill(
-            result, owner=self._owner, input_mint=order.input_mint, output_mint=order.output_mint
+            result,
+            owner=self._owner,
+            input_mint=order.input_mint,
+            output_mint=order.output_mint,
+            compute_budget=compute_budget_of(tx.raw),
         )
         token_in = self.present.tokens.by_mint(order.input_mint)
         token_out = self.present.tokens.by_mint(order.output_mint)

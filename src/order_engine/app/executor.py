@@ -42,6 +42,7 @@ import structlog
 from solders.keypair import Keypair
 
 from order_engine.app.metrics import NULL_METRICS, ExecutionObserver
+from order_engine.app.priority import compute_unit_price
 from order_engine.app.reporting import Presenter, realised_fill
 from order_engine.app.router import RouteDecision, Router
 from order_engine.app.txbuilder import FeePolicy, build_swap_transaction, compute_budget_of
@@ -436,6 +437,7 @@ class OrderExecutor:
                 (Trigger.BUILD, building, {}),
             )
         blockhash = await self.chain.get_latest_blockhash()
+        fees = await self._fees(order, plan)
         tx = build_swap_transaction(
             plan,
             payer=self.wallet,
@@ -444,7 +446,7 @@ class OrderExecutor:
             blockhash=blockhash.blockhash,
             venues=self.router.venues,
             memo=f"order-engine:{order.id}",
-            fees=self.cfg.fees,
+            fees=fees,
         )
         signed = SignedTx(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
         self.observe.since("building", routed)
@@ -457,11 +459,27 @@ class OrderExecutor:
                 {
                     "txHash": signed.signature,
                     "lastValidBlockHeight": signed.last_valid_block_height,
+                    "computeUnitPrice": fees.micro_lamports_per_cu,
                 },
                 {"tx": signed},
             ),
         )
         await self._broadcast(signed, run)
+
+    async def _fees(self, order: Order, plan: RoutePlan) -> FeePolicy:
+        """The engine's fee policy, with the order's own priority fee when it names
+        one (a price, or ``auto`` from the route's pools' recent fees)."""
+        bid = order.priority_fee
+        if bid is None:
+            return self.cfg.fees
+        price = await compute_unit_price(
+            self.chain,
+            requested=bid.micro_lamports,
+            auto=bid.is_auto,
+            default=self.cfg.fees.micro_lamports_per_cu,
+            accounts=sorted({leg.quote.pool_id for leg in plan.legs}),
+        )
+        return dataclasses.replace(self.cfg.fees, micro_lamports_per_cu=price)
 
     async def _broadcast(self, tx: SignedTx, run: _Run) -> None:
         try:

@@ -569,6 +569,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
     listener = LaunchListener(
         LaunchWatcher(chain, venues, tokens, names=names), wait_s=_launch_wait_s(settings)
     )
+    router.discover = listener.catch_up
     return Engine(
         settings=settings,
         launches=launches,

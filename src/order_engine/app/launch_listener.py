@@ -50,6 +50,10 @@ class LaunchListener:
         self._kept.extend(launches)
         return launches
 
+    async def catch_up(self) -> list[PoolLaunch]:
+        """Read (and announce) whatever launches are there now, without waiting."""
+        return await self.run_once(0)
+
     async def run_once(self, timeout_s: float | None = None) -> list[PoolLaunch]:
         launches = await self.feed.next_launches(self.wait_s if timeout_s is None else timeout_s)
         for launch in launches:

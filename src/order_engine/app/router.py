@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -109,6 +109,10 @@ class Router:
         self._config = config
         # mint -> label (a symbol), tried in order as the middle of a two-hop route
         self._intermediates = dict(intermediates or {})
+        # Asked to catch up on new pools before a pair is declared routeless: a pool
+        # launched a moment ago may be known to another process already (the one
+        # that fired a sniper order) and not yet to this one.
+        self.discover: Callable[[], Awaitable[object]] | None = None
 
     def has_route(self, input_mint: str, output_mint: str) -> bool:
         """Whether any direct or two-hop path exists (no I/O): checked at submit."""
@@ -127,6 +131,8 @@ class Router:
         self, input_mint: str, output_mint: str, amount_in: int, slippage_bps: int
     ) -> RouteDecision:
         pair = f"{input_mint[:6]}…/{output_mint[:6]}…"
+        if self.discover is not None and not self.has_route(input_mint, output_mint):
+            await self.discover()
         if self._direct(input_mint, output_mint):
             pools, skipped = await self._snapshots(input_mint, output_mint)
             plan = ensure_plan(

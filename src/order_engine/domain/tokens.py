@@ -75,6 +75,11 @@ class TokenRegistry:
     def by_mint(self, mint: str) -> Token:
         return self._by_mint[mint]
 
+    def lookup(self, mint: str) -> Token:
+        """The token of ``mint``, or, for a mint not known (yet: a sniper's token
+        before its pool launches), a stand-in named by the address, decimals 0."""
+        return self._by_mint.get(mint) or Token(mint, mint, 0)
+
     def knows(self, mint: str) -> bool:
         return mint in self._by_mint
 

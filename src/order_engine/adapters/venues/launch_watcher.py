@@ -110,6 +110,10 @@ class LaunchWatcher:
             if venue in self._venues
         ]
         self._cursor: dict[str, str | None] = {address: None for _, address in self._witnesses}
+        # A look that waits and one that does not (a router catching up) may run at
+        # once: reads are serialised, and a transaction is read once.
+        self._reading = asyncio.Lock()
+        self._read_already: set[str] = set()
 
     async def next_launches(self, timeout_s: float) -> list[PoolLaunch]:
         found: list[PoolLaunch] = []
@@ -149,11 +153,15 @@ class LaunchWatcher:
         self, venue: str, address: str, notices: Sequence[LogsNotice]
     ) -> list[PoolLaunch]:
         found: list[PoolLaunch] = []
-        for notice in notices:
-            launch = await self._launch(venue, notice) if notice.err is None else None
-            if launch is not None:
-                found.append(launch)
-            self._cursor[address] = notice.signature
+        async with self._reading:
+            for notice in notices:
+                if notice.signature in self._read_already:
+                    continue
+                launch = await self._launch(venue, notice) if notice.err is None else None
+                if launch is not None:
+                    found.append(launch)
+                self._read_already.add(notice.signature)
+                self._cursor[address] = notice.signature
         return found
 
     async def _launch(self, venue: str, notice: LogsNotice) -> PoolLaunch | None:

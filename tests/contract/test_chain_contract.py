@@ -387,6 +387,19 @@ class ChainContract:
         assert all(n.err is None and n.logs == r.logs for n, r in zip(notices, sent, strict=True))
         assert again == []
 
+    async def test_waiting_for_a_block_height_returns_once_the_chain_is_past_it(
+        self, chain: Chain, advance: Advance
+    ) -> None:
+        start = await chain.get_block_height()
+
+        waiting = asyncio.ensure_future(chain.wait_for_block_height(start + 2, 10.0))
+        await advance(3)
+        reached = await asyncio.wait_for(waiting, 10.0)
+        at_once = await chain.wait_for_block_height(start, 10.0)
+
+        assert reached > start + 2
+        assert at_once >= reached
+
     async def test_recent_prioritization_fees_show_what_a_transaction_on_an_account_paid(
         self, chain: Chain, payer: Keypair, advance: Advance
     ) -> None:

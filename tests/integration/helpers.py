@@ -263,6 +263,9 @@ class CrashAfter:
     async def wait_for_slot(self, after: int, timeout_s: float) -> int:
         return await self.inner.wait_for_slot(after, timeout_s)
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        return await self.inner.wait_for_block_height(height, timeout_s)
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         try:
             return await self.inner.get_transaction(signature)

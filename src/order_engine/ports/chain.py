@@ -144,6 +144,14 @@ class Chain(Protocol):
         """
         ...
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        """The block height as soon as it exceeds ``height`` (a client that needs the
+        cluster to reach a point: a pool's open time), or after at most
+        ``timeout_s``, whatever it is then. Unlike ``wait_for_slot`` this counts
+        as work for a simulated clock that runs only while someone waits for it.
+        A polling client polls ``getBlockHeight``."""
+        ...
+
     async def get_transaction(self, signature: str) -> TransactionResult | None: ...
 
     async def get_multiple_accounts(self, pubkeys: Sequence[str]) -> list[bytes | None]:

@@ -200,6 +200,26 @@ class SimChain:
             with contextlib.suppress(ValueError):
                 self._slot_waiters.remove(waiter)
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        if self.cluster.block_height() > height or timeout_s <= 0:
+            return self.cluster.block_height()
+        passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def reached() -> None:
+            if not passed.done():
+                passed.set_result(None)
+
+        # A height someone waits for is work: the slot driver runs until it passes.
+        self.cluster.when_height_passes(height, reached)
+        self._wake()
+        try:
+            await asyncio.wait_for(passed, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.cluster.forget_height(height, reached)
+        return self.cluster.block_height()
+
     def _wake(self) -> None:
         if self.driver is not None:
             self.driver.wake()

@@ -240,6 +240,16 @@ class RpcChain:
                 return slot
             await asyncio.sleep(min(left, SLOT_POLL_S))
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        while True:
+            current = await self.get_block_height()
+            left = deadline - loop.time()
+            if current > height or left <= 0:
+                return current
+            await asyncio.sleep(min(left, SLOT_POLL_S))
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         config = {"encoding": "base64", "maxSupportedTransactionVersion": 0, **CONFIRMED}
         result = await self.read("getTransaction", [signature, config])

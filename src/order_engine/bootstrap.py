@@ -68,6 +68,7 @@ from order_engine.app.quotes import QuoteService
 from order_engine.app.reconciler import Reconciler
 from order_engine.app.reporting import Presenter
 from order_engine.app.router import Router
+from order_engine.app.sniper import SniperWatcher
 from order_engine.app.txbuilder import FeePolicy
 from order_engine.app.waiting import WaitingOrders
 from order_engine.domain.order import OrderKind
@@ -170,6 +171,7 @@ class Engine:
     simulator: Simulator | None = None
     launches: LaunchService | None = None  # only against a simulated chain
     launch_listener: LaunchListener | None = None  # new pools, as the chain shows them
+    sniper: SniperWatcher | None = None  # sniper orders' trigger (app/sniper.py)
     ws_connections: int = 0
     _closers: list[Closer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -205,11 +207,15 @@ class Engine:
             # Orders a previous process left unfinished may have no job anywhere now.
             await self.reconciler.run_once(stale_after_s=0)
             self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
-            # Open orders are durable: the watcher loads them all from the database,
-            # and hears of the ones placed here at once (a process that does not
+            # Open orders are durable: the watchers load them all from the database,
+            # and hear of the ones placed here at once (a process that does not
             # watch keeps no book: its orders are found through the database).
             self.orders.watchers.append(self.watcher.watch)
             self._tasks.append(asyncio.create_task(self.watcher.run()))
+            if self.sniper is not None and self.launch_listener is not None:
+                self.orders.watchers.append(self.sniper.watch)
+                self.launch_listener.subscribe(self.sniper.on_launch)
+                self._tasks.append(asyncio.create_task(self.sniper.run()))
             self._tasks.append(
                 asyncio.create_task(self.waiting.sweep_forever(self.settings.expiry_sweep_s))
             )
@@ -218,6 +224,12 @@ class Engine:
         """Stop taking jobs, let running ones finish (or return them), release everything."""
         with contextlib.suppress(ValueError):
             self.orders.watchers.remove(self.watcher.watch)
+        if self.sniper is not None:
+            with contextlib.suppress(ValueError):
+                self.orders.watchers.remove(self.sniper.watch)
+            if self.launch_listener is not None:
+                self.launch_listener.unsubscribe(self.sniper.on_launch)
+            self.sniper.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -348,6 +360,26 @@ def _poll_interval_s(settings: Settings) -> float:
         # Polled over JSON-RPC while the chain's own clock runs: about a slot.
         return max(MIN_POLL_S, ZERO_SCALE_RPC_POLL_SLOTS * slot_s)
     return ZERO_SCALE_WAIT_SLOTS * slot_s
+
+
+def _launch_listener(
+    settings: Settings,
+    chain: Chain,
+    venues: list[Venue],
+    tokens: TokenRegistry,
+    simulator: Simulator | None,
+) -> LaunchListener:
+    """The process's follower of new pools; in process, the launchpad names its tokens."""
+    names = None
+    if simulator is not None:
+        pad = simulator.launchpad
+
+        def names(mint: str) -> str | None:
+            token = pad.tokens.get(mint)
+            return None if token is None else token.symbol
+
+    feed = LaunchWatcher(chain, venues, tokens, names=names)
+    return LaunchListener(feed, wait_s=_launch_wait_s(settings))
 
 
 def _launch_wait_s(settings: Settings) -> float:
@@ -530,7 +562,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         default_slippage_bps=settings.default_slippage_bps,
         metrics=metrics,
     )
-    orders.kinds = frozenset({OrderKind.MARKET, OrderKind.LIMIT})
+    orders.kinds = frozenset({OrderKind.MARKET, OrderKind.LIMIT, OrderKind.SNIPER})
     waiting = WaitingOrders(
         repo=repo,
         store=SqlWaitingOrders(db),
@@ -558,22 +590,25 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         stale_after_s=settings.reconcile_stale_s,
     )
     launches = None if sim_launches is None else LaunchService(sim_launches, tokens)
-    names = None
-    if simulator is not None:
-        pad = simulator.launchpad
-
-        def names(mint: str) -> str | None:
-            token = pad.tokens.get(mint)
-            return None if token is None else token.symbol
-
-    listener = LaunchListener(
-        LaunchWatcher(chain, venues, tokens, names=names), wait_s=_launch_wait_s(settings)
-    )
+    listener = _launch_listener(settings, chain, venues, tokens, simulator)
     router.discover = listener.catch_up
+    sniper = SniperWatcher(
+        core=waiting,
+        store=waiting.store,
+        repo=repo,
+        bus=bus,
+        venues=lambda: router.venues,
+        chain=chain,
+        clock=clock,
+        tokens=tokens,
+        discover_s=settings.watch_discover_s,
+        resync_s=settings.watch_resync_s,
+    )
     return Engine(
         settings=settings,
         launches=launches,
         launch_listener=listener,
+        sniper=sniper,
         role=role,
         tokens=tokens,
         repo=repo,

@@ -393,6 +393,9 @@ class OrderExecutor:
         quotes = [self.present.quote(q) for q in plan.alternatives]
         unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]
         route = {**plan_view, "quotes": quotes, "unfilled": unfilled, "skipped": decision.skipped}
+        fired = (order.route or {}).get("trigger")
+        if fired is not None:  # what fired a waiting order stays on record
+            route["trigger"] = fired
         building = {
             "dex": plan.venue,
             "expectedAmountOut": plan_view["expectedAmountOut"],
@@ -584,6 +587,9 @@ class OrderExecutor:
         token_out = self.present.tokens.by_mint(order.output_mint)
         dex = str((order.route or {}).get("dex", "unknown"))
         details = fill.to_details(token_in, token_out, tx.signature, dex)
+        trigger_slot = ((order.route or {}).get("trigger") or {}).get("slot")
+        if trigger_slot is not None:  # the slot the trigger saw, next to the landing slot
+            details["triggerSlot"] = trigger_slot
         await self._record(run, Trigger.CONFIRM, details, fill=details)
         run.log.info("order_confirmed", tx=tx.signature, amount_out=details["amountOut"], dex=dex)
         return None

@@ -40,6 +40,10 @@ class LaunchListener:
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
     def by_mint(self, mint: str) -> list[PoolLaunch]:
         """Launches seen (primed ones too) of pools trading ``mint``, oldest first."""
         return [launch for launch in self._kept if mint in (launch.mint_a, launch.mint_b)]

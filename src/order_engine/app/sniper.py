@@ -63,6 +63,7 @@ Pair = tuple[str, str]
 PAGE = 1_000
 DISCOVERY_LAG = timedelta(seconds=5)
 OPEN_WAIT_SLOTS = 20  # a pool opening later than this many slots is not waited for
+OPEN_WAIT_S = 2.0  # per slot, at most
 
 
 def filters_of(order: Order) -> SniperFilters:
@@ -111,6 +112,7 @@ class SniperWatcher:
         self.books: dict[Pair, dict[UUID, Order]] = {}
         self.fired = 0
         self.refused = 0
+        self._deciding: set[asyncio.Task[None]] = set()
         core.closed.append(self.forget)
 
     # --- the book ----------------------------------------------------------------------
@@ -177,7 +179,29 @@ class SniperWatcher:
 
     # --- launches ----------------------------------------------------------------------
 
-    async def on_launch(self, launch: PoolLaunch) -> int:
+    async def on_launch(self, launch: PoolLaunch) -> None:
+        """The listener's callback: decide the launch in its own task, so that a pool
+        that opens later (waited for) holds up no other launch."""
+        task = asyncio.create_task(self._decide_logged(launch), name=f"sniper:{launch.pool}")
+        self._deciding.add(task)
+        task.add_done_callback(self._deciding.discard)
+
+    def close(self) -> None:
+        for task in self._deciding:
+            task.cancel()
+
+    async def settle(self) -> None:
+        """Wait for every launch being decided (tests, shutdown)."""
+        while self._deciding:
+            await asyncio.gather(*self._deciding, return_exceptions=True)
+
+    async def _decide_logged(self, launch: PoolLaunch) -> None:
+        try:
+            await self.decide(launch)
+        except Exception:  # a store or venue outage: the orders stay open
+            log.exception("sniper_launch_failed", pool=launch.pool)
+
+    async def decide(self, launch: PoolLaunch) -> int:
         """Decide every open order of the launched pair; returns how many fired."""
         observed = self.clock.monotonic()
         fired = 0
@@ -215,7 +239,9 @@ class SniperWatcher:
             return Verdict("maxPriceImpactBps", f"the new pool could not be quoted: {snapshot}")
         return check_impact(snapshot, order.amount_in, order.max_price_impact_bps)
 
-    async def _snapshot(self, launch: PoolLaunch, mint_in: str, mint_out: str) -> PoolSnapshot | str:
+    async def _snapshot(
+        self, launch: PoolLaunch, mint_in: str, mint_out: str
+    ) -> PoolSnapshot | str:
         venue = self.venues().get(launch.venue)
         if venue is None:
             return f"no {launch.venue} venue client"
@@ -229,14 +255,15 @@ class SniperWatcher:
         return f"{launch.venue} does not list pool {launch.pool}"
 
     async def _until_open(self, launch: PoolLaunch) -> None:
-        """Wait, a slot at a time, until the chain clock reaches the pool's open time."""
+        """Wait, a block at a time, until the chain clock is past the pool's open
+        time: a swap landing in the next block then finds the pool open."""
         assert launch.opens_at is not None  # noqa: S101 - checked by the caller
-        slot = launch.seen_slot
         for _ in range(OPEN_WAIT_SLOTS):
             (raw,) = await self.chain.get_multiple_accounts([str(CLOCK_SYSVAR_ID)])
-            if raw is not None and decode_clock(raw).unix_timestamp >= launch.opens_at:
+            clock = None if raw is None else decode_clock(raw)
+            if clock is None or clock.unix_timestamp >= launch.opens_at:
                 return
-            slot = await self.chain.wait_for_slot(slot, 2.0)
+            await self.chain.wait_for_block_height(clock.slot, OPEN_WAIT_S)
 
     async def _note(self, order: Order, launch: PoolLaunch, verdict: Verdict) -> None:
         """An ``open`` event saying which filter the pool failed; the order waits on."""
@@ -272,7 +299,7 @@ class SniperWatcher:
             "pool": launch.pool,
             "dex": launch.venue,
             "poolKind": launch.kind,
-            "poolSlot": launch.slot,
+            "slot": launch.slot,  # the pool's creation slot: what the trigger saw
             "poolTxHash": launch.signature,
             "seenSlot": launch.seen_slot,
         }

@@ -5,8 +5,11 @@ pool that fails a filter leaves them open with an event naming the filter."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -223,3 +226,27 @@ async def test_an_open_sniper_order_reads_back_with_its_filters_and_mint(api: Ap
         assert response.status == 200, view
     assert (view["status"], view["type"], view["outputToken"]) == ("open", "sniper", mint)
     assert view["requireFreezeAuthorityRevoked"] is True
+
+
+async def test_the_cli_places_a_sniper_and_follows_it_to_its_fill(api: Api) -> None:
+    engine, url, _session = api
+    mint = await token(api)
+    cli = Path(sys.executable).with_name("order-engine")
+    proc = await asyncio.create_subprocess_exec(
+        str(cli), "submit", "SOL", "0.25", "--snipe", mint, "--require-mint-revoked",
+        "--min-liquidity", "10", "--priority-fee", "auto", "--url", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = await asyncio.wait_for(proc.stdout.readline(), 20)  # "order <id>"
+    order_id = first.decode().split()[-1]
+    await wait_for_status(engine, order_id, "open")
+
+    pool = await launch(api, mint)
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "open" in text
+    assert f"new meteora pool {pool['pool']}" in text
+    assert f"(trigger slot {pool['slot']})" in text

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -52,9 +51,8 @@ from order_engine.domain.tokens import TokenRegistry
 from order_engine.ports.bus import EventBus
 from order_engine.ports.chain import Chain
 from order_engine.ports.clock import Clock
-from order_engine.ports.launches import PoolLaunch
+from order_engine.ports.launches import LaunchFeed, PoolLaunch
 from order_engine.ports.repository import OrderRepository
-from order_engine.ports.venue import Venue
 from order_engine.ports.waiting import WaitingOrderStore
 
 log = structlog.get_logger(__name__)
@@ -92,7 +90,7 @@ class SniperWatcher:
         store: WaitingOrderStore,
         repo: OrderRepository,
         bus: EventBus,
-        venues: Callable[[], dict[str, Venue]],
+        feed: LaunchFeed,
         chain: Chain,
         clock: Clock,
         tokens: TokenRegistry,
@@ -103,7 +101,7 @@ class SniperWatcher:
         self.store = store
         self.repo = repo
         self.bus = bus
-        self.venues = venues
+        self.feed = feed
         self.chain = chain
         self.clock = clock
         self.tokens = tokens
@@ -242,17 +240,12 @@ class SniperWatcher:
     async def _snapshot(
         self, launch: PoolLaunch, mint_in: str, mint_out: str
     ) -> PoolSnapshot | str:
-        venue = self.venues().get(launch.venue)
-        if venue is None:
-            return f"no {launch.venue} venue client"
         try:
-            pools = await venue.snapshots(mint_in, mint_out)
+            return await self.feed.pool_snapshot(launch, mint_in, mint_out)
         except EngineError as exc:
             return exc.message
-        for pool in pools:
-            if pool.pool_id == launch.pool:
-                return pool
-        return f"{launch.venue} does not list pool {launch.pool}"
+        except KeyError as exc:  # the venue client does not list it (yet)
+            return str(exc)
 
     async def _until_open(self, launch: PoolLaunch) -> None:
         """Wait, a block at a time, until the chain clock is past the pool's open

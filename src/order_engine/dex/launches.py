@@ -96,11 +96,15 @@ def cpmm_pool_addresses(config: Pubkey, mint_a: Pubkey, mint_b: Pubkey) -> CpmmP
         pool=pool,
         token_0_mint=m0,
         token_1_mint=m1,
-        token_0_vault=_pda([b"pool_vault", bytes(pool), bytes(m0)], cpmm.PROGRAM_ID),
-        token_1_vault=_pda([b"pool_vault", bytes(pool), bytes(m1)], cpmm.PROGRAM_ID),
+        token_0_vault=cpmm_vault(pool, m0),
+        token_1_vault=cpmm_vault(pool, m1),
         lp_mint=_pda([b"pool_lp_mint", bytes(pool)], cpmm.PROGRAM_ID),
         observation=_pda([b"observation", bytes(pool)], cpmm.PROGRAM_ID),
     )
+
+
+def cpmm_vault(pool: Pubkey, mint: Pubkey) -> Pubkey:
+    return _pda([b"pool_vault", bytes(pool), bytes(mint)], cpmm.PROGRAM_ID)
 
 
 def cpmm_initialize_instruction(

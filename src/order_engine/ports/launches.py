@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from order_engine.domain.routing import PoolSnapshot
+
 
 @dataclass(frozen=True, slots=True)
 class MintInfo:
@@ -48,6 +50,13 @@ class PoolLaunch:
 
 
 class LaunchFeed(Protocol):
+    async def pool_snapshot(
+        self, launch: PoolLaunch, input_mint: str, output_mint: str
+    ) -> PoolSnapshot:
+        """The launched pool's current state, read from its accounts (for a filter
+        that quotes the order's size on it); ``TransientError`` if unreadable."""
+        ...
+
     async def next_launches(self, timeout_s: float) -> list[PoolLaunch]:
         """Pools created since the previous call (on the first call: every pool
         created so far), oldest first; waits up to ``timeout_s`` for one when there

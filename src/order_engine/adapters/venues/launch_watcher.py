@@ -19,14 +19,18 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 import structlog
+from solders.pubkey import Pubkey
 
+from order_engine.adapters.venues.base import VenueUnavailable
 from order_engine.adapters.venues.listing import KIND_CPMM, KIND_DLMM, PoolListing
 from order_engine.adapters.venues.meteora import MeteoraVenue
 from order_engine.adapters.venues.raydium import RaydiumVenue
 from order_engine.dex import launches
 from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_cpmm as cpmm
+from order_engine.dex.sysvar import CLOCK_SYSVAR_ID, decode_clock
 from order_engine.dex.token_accounts import decode_mint, token_account_amount
+from order_engine.domain.routing import PoolSnapshot
 from order_engine.domain.tokens import Token, TokenRegistry
 from order_engine.ports.chain import Chain, LogsNotice
 from order_engine.ports.launches import MintInfo, PoolLaunch
@@ -37,13 +41,28 @@ log = structlog.get_logger(__name__)
 _POOL_LOG = {"raydium": "Program log: pool ", "meteora": "Program log: lb_pair "}
 
 
-def pool_address(venue: str, logs: Sequence[str]) -> str | None:
-    """The created pool's address, from the initialise instruction's log line."""
+def created(venue: str, logs: Sequence[str]) -> tuple[str, str, str] | None:
+    """(pool, mint A, mint B) from the initialise instruction's log line."""
     prefix = _POOL_LOG[venue]
     for line in logs:
         if line.startswith(prefix) and (" token_0 " in line or " token_x " in line):
-            return line[len(prefix) :].split(" ", 1)[0]
+            words = line[len(prefix) :].split()
+            if len(words) >= 5:
+                return words[0], words[2], words[4]
     return None
+
+
+def pool_address(venue: str, logs: Sequence[str]) -> str | None:
+    found = created(venue, logs)
+    return None if found is None else found[0]
+
+
+def _derived_vaults(venue: str, pool: str, mint_a: str, mint_b: str) -> tuple[str, str]:
+    key = Pubkey.from_string(pool)
+    a, b = Pubkey.from_string(mint_a), Pubkey.from_string(mint_b)
+    if venue == "raydium":
+        return str(launches.cpmm_vault(key, a)), str(launches.cpmm_vault(key, b))
+    return str(dlmm.reserve_address(key, a)), str(dlmm.reserve_address(key, b))
 
 
 def listing_from_state(venue: str, address: str, data: bytes, symbol: str) -> PoolListing:
@@ -115,6 +134,14 @@ class LaunchWatcher:
         self._reading = asyncio.Lock()
         self._read_already: set[str] = set()
 
+    async def pool_snapshot(
+        self, launch: PoolLaunch, input_mint: str, output_mint: str
+    ) -> PoolSnapshot:
+        venue = self._venues.get(launch.venue)
+        if venue is None:
+            raise VenueUnavailable(f"no {launch.venue} client in this process")
+        return await venue.read_pool(launch.pool, input_mint, output_mint)
+
     async def next_launches(self, timeout_s: float) -> list[PoolLaunch]:
         found: list[PoolLaunch] = []
         for venue, address in self._witnesses:
@@ -165,22 +192,23 @@ class LaunchWatcher:
         return found
 
     async def _launch(self, venue: str, notice: LogsNotice) -> PoolLaunch | None:
-        address = pool_address(venue, notice.logs)
-        if address is None:
+        found = created(venue, notice.logs)
+        if found is None:
             return None
-        (data,) = await self.chain.get_multiple_accounts([address])
-        if data is None:
-            log.warning("launch_pool_missing", venue=venue, pool=address)
-            return None
-        listing = listing_from_state(venue, address, data, "")
-        vault_a, vault_b = _vaults(listing)
-        datas = await self.chain.get_multiple_accounts(
-            [listing.mint_a, listing.mint_b, vault_a, vault_b]
-        )
+        # Everything a launch's facts need, in one round trip: the pool state, both
+        # mints, both vaults (the program's addresses, derived from the log line's
+        # pool and mints) and the clock, for the slot the facts were read at.
+        address, log_a, log_b = found
+        wanted = [address, log_a, log_b, *_derived_vaults(venue, *found), str(CLOCK_SYSVAR_ID)]
+        datas = await self.chain.get_multiple_accounts(wanted)
         if any(d is None for d in datas):
             log.warning("launch_accounts_missing", venue=venue, pool=address)
             return None
-        mint_a, mint_b, raw_a, raw_b = (d for d in datas if d is not None)
+        data, mint_a, mint_b, raw_a, raw_b, raw_clock = (d for d in datas if d is not None)
+        listing = listing_from_state(venue, address, data, "")
+        if [listing.mint_a, listing.mint_b, *_vaults(listing)] != wanted[1:5]:
+            log.warning("launch_log_disagrees_with_pool", venue=venue, pool=address)
+            return None
         mints = {
             listing.mint_a: self._mint_info(listing.mint_a, mint_a),
             listing.mint_b: self._mint_info(listing.mint_b, mint_b),
@@ -195,7 +223,7 @@ class LaunchWatcher:
         symbol = "/".join(names)
         listing = listing_from_state(venue, address, data, symbol)
         self._venues[venue].add_pool(listing)
-        height = await self.chain.get_block_height()
+        height = decode_clock(raw_clock).slot
         log.info("pool_launch_seen", venue=venue, pool=address, slot=notice.slot, seen=height)
         return PoolLaunch(
             venue=venue,

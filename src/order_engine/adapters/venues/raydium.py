@@ -70,6 +70,18 @@ class RaydiumVenue:
             return []
         if self._delay is not None:
             await self._delay()
+        return await self._read(pools, input_mint, output_mint)
+
+    async def read_pool(self, address: str, input_mint: str, output_mint: str) -> PoolSnapshot:
+        """One pool's snapshot from its accounts alone: the chain's round trips, not
+        the venue SDK's quote latency (a launch listener that decoded the pool from
+        the chain already reads it this way)."""
+        (snapshot,) = await self._read([self._book.get(address)], input_mint, output_mint)
+        return snapshot
+
+    async def _read(
+        self, pools: list[PoolListing], input_mint: str, output_mint: str
+    ) -> list[PoolSnapshot]:
         wanted: list[str] = []
         for pool in pools:
             wanted += _state_accounts(pool)

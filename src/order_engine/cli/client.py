@@ -49,6 +49,14 @@ def describe(event: dict[str, Any]) -> str:
         )
     if status == "failed":
         return f"{event.get('code')}: {event.get('error')} after {event.get('attempts')} attempt(s)"
+    if status in ("open", "triggered", "expired", "cancelled"):
+        return _waiting(status, event)
+    return ""
+
+
+def _waiting(status: str, event: dict[str, Any]) -> str:
+    """A waiting order's events: what it waits for, what fired it, how it ended."""
+    cancel = f"(cancel: order-engine cancel {event.get('orderId')})"
     if status == "open" and event.get("failedFilter"):
         return (
             f"pool {event.get('poolRejected')} on {event.get('dex')} failed "
@@ -57,12 +65,12 @@ def describe(event: dict[str, Any]) -> str:
     if status == "open" and "reason" in event:
         return f"waiting again: {event['reason']}"
     if status == "open" and str(event.get("waitingFor", "")).startswith("pool"):
-        return f"waiting for {event['waitingFor']} (cancel: order-engine cancel {event.get('orderId')})"
+        return f"waiting for {event['waitingFor']} {cancel}"
     if status == "open":
         expiry = f", until {event['expiresAt']}" if event.get("expiresAt") else ""
         return (
             f"waiting for {event.get('minAmountOut')} out at limit {event.get('limitPrice')}"
-            f"{expiry} (cancel: order-engine cancel {event.get('orderId')})"
+            f"{expiry} {cancel}"
         )
     if status == "triggered" and event.get("trigger") == "pool":
         return (
@@ -71,9 +79,7 @@ def describe(event: dict[str, Any]) -> str:
         )
     if status == "triggered":
         return f"price {event.get('priceSeen')} on {event.get('dex')} at slot {event.get('slot')}"
-    if status in ("expired", "cancelled"):
-        return str(event.get("reason", ""))
-    return ""
+    return str(event.get("reason", ""))
 
 
 async def cancel_order(base_url: str, order_id: str) -> int:

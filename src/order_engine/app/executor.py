@@ -110,6 +110,14 @@ def _stale_accounts(err: str) -> bool:
     return any(name in lowered for name in _STALE_ACCOUNT_ERRORS)
 
 
+def _named_pool(order: Order) -> tuple[str, str] | None:
+    """The one pool (venue, address) the order's trigger saw, if it named one (a
+    sniper's launch): routing reads it directly instead of asking every venue."""
+    fired = (order.route or {}).get("trigger") or {}
+    venue, pool = fired.get("dex"), fired.get("pool")
+    return (venue, pool) if isinstance(venue, str) and isinstance(pool, str) else None
+
+
 def check_price_impact(plan: RoutePlan, max_bps: int) -> None:
     """Refuse, before anything is signed, a route that moves the price more than
     ``max_bps``: an order that would fill at a ruinous price fails instead."""
@@ -281,7 +289,11 @@ class OrderExecutor:
         started = self.clock.monotonic()
         try:
             decision = await self.router.decide(
-                view.input_mint, view.output_mint, view.amount_in, view.slippage_bps
+                view.input_mint,
+                view.output_mint,
+                view.amount_in,
+                view.slippage_bps,
+                pool=_named_pool(view),
             )
         except Exception:  # noqa: BLE001 - see the docstring
             return None
@@ -365,7 +377,11 @@ class OrderExecutor:
         else:
             started = self.clock.monotonic()
             decision = await self.router.decide(
-                order.input_mint, order.output_mint, order.amount_in, order.slippage_bps
+                order.input_mint,
+                order.output_mint,
+                order.amount_in,
+                order.slippage_bps,
+                pool=_named_pool(order),
             )
         routed = self.observe.since("routing", started)
         plan = decision.plan

@@ -250,3 +250,44 @@ async def test_the_cli_places_a_sniper_and_follows_it_to_its_fill(api: Api) -> N
     assert "open" in text
     assert f"new meteora pool {pool['pool']}" in text
     assert f"(trigger slot {pool['slot']})" in text
+
+
+async def test_an_open_sniper_survives_a_restart_and_the_next_process_catches_the_launch(
+    tmp_path: Path,
+) -> None:
+    settings = engine_settings(tmp_path, watch_discover_s=0.05)
+    token_body = {
+        "symbol": "NEWT",
+        "supply": "1000000000",
+        "mintAuthorityRevoked": True,
+        "freezeAuthorityRevoked": True,
+    }
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+    ):
+        mint = str((await post(session, f"{url}/api/sim/tokens", token_body))["mint"])
+        order_id = await submit(session, url, sniper(mint))
+        await wait_for_status(engine, order_id, "open")
+    # The next process (same database, same seed: the same launchpad addresses).
+    async with (
+        running_engine(settings) as engine,
+        serving(engine) as url,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session,
+    ):
+        again = await post(session, f"{url}/api/sim/tokens", token_body)
+        assert again["mint"] == mint
+        assert engine.sniper is not None
+        await eventually(lambda: _booked(engine, order_id), "the restarted book to hold it")
+        pool = await launch((engine, url, session), mint)
+        await wait_for_status(engine, order_id, "confirmed")
+        order = await engine.repo.get(uuid.UUID(order_id))
+        assert order is not None
+        assert order.fill is not None
+        assert order.fill["triggerSlot"] == pool["slot"]
+
+
+async def _booked(engine: Engine, order_id: str) -> bool:
+    assert engine.sniper is not None
+    return any(uuid.UUID(order_id) in book for book in engine.sniper.books.values())

@@ -452,11 +452,13 @@ async def test_launch_history_and_fee_history_parse_as_a_solana_node_answers(
     assert await settle(chain, swap.signature, swap.last_valid_block_height) is not None
     witness = str(launches.CPMM_CREATE_POOL_FEE)
 
-    history = r.GetSignaturesForAddressResp.from_json(
-        await raw(http, url, "getSignaturesForAddress", witness, {"commitment": "confirmed"})
+    history = parse(
+        r.GetSignaturesForAddressResp.from_json,
+        await raw(http, url, "getSignaturesForAddress", witness, {"commitment": "confirmed"}),
     )
-    fees = r.GetRecentPrioritizationFeesResp.from_json(
-        await raw(http, url, "getRecentPrioritizationFees", [str(owner.pubkey())])
+    fees = parse(
+        r.GetRecentPrioritizationFeesResp.from_json,
+        await raw(http, url, "getRecentPrioritizationFees", [str(owner.pubkey())]),
     )
     status, too_many = await post(
         http,

@@ -16,6 +16,7 @@ from order_engine.adapters.venues.launch_watcher import LaunchWatcher
 from order_engine.app.launches import LaunchService
 from order_engine.domain.errors import ValidationError
 from order_engine.domain.tokens import SOL, TokenRegistry
+from order_engine.ports.venue import Venue
 from order_engine.sim.rpc.server import ChainServer
 from tests.contract.rpc_support import quiet_chain_server
 
@@ -32,7 +33,8 @@ async def test_a_pool_launched_on_the_chain_process_is_found_and_quoted_over_jso
     tokens = TokenRegistry()
     async with RpcChain(server.url, timeout_s=5) as chain:
         listing = await fetch_pool_listing(server.url)
-        venues = [RaydiumVenue(chain, listing), MeteoraVenue(chain, listing)]
+        meteora = MeteoraVenue(chain, listing)
+        venues: list[Venue] = [RaydiumVenue(chain, listing), meteora]
         watcher = LaunchWatcher(chain, venues, tokens)
         assert await watcher.next_launches(0) == []
         service = LaunchService(RpcLaunches(chain), tokens)
@@ -59,7 +61,7 @@ async def test_a_pool_launched_on_the_chain_process_is_found_and_quoted_over_jso
         assert (seen.pool, seen.slot) == (pool["pool"], pool["slot"])
         assert seen.mints[token["mint"]].mint_authority is None
         assert seen.mints[token["mint"]].freeze_authority is not None
-        (snapshot,) = await venues[1].snapshots(SOL.mint, token["mint"])
+        (snapshot,) = await meteora.snapshots(SOL.mint, token["mint"])
         assert snapshot.quote(10**9).amount_out > 0
         relisted = await fetch_pool_listing(server.url)
         assert pool["pool"] in {p.address for p in relisted}

@@ -8,9 +8,9 @@ import asyncio
 import dataclasses
 
 import pytest
-from simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, confirm, quiet_config, snapshots
 
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
 from order_engine.adapters.venues.launch_watcher import LaunchWatcher
@@ -19,6 +19,7 @@ from order_engine.dex import meteora_dlmm as dlmm
 from order_engine.dex import raydium_cpmm as cpmm
 from order_engine.dex.token_accounts import decode_mint
 from order_engine.domain.tokens import TokenRegistry
+from order_engine.ports.venue import Venue
 from order_engine.sim import Simulator, build_simulator
 from order_engine.sim.launches import LaunchRejected
 
@@ -151,7 +152,8 @@ async def test_the_launch_watcher_finds_every_new_pool_and_the_venues_route_thro
     tokens = TokenRegistry()
     # Venues that know only the genesis pools, as a process started before the launch.
     genesis = list(sim.pools)
-    venues = [RaydiumVenue(sim.chain, genesis), MeteoraVenue(sim.chain, genesis)]
+    meteora = MeteoraVenue(sim.chain, genesis)
+    venues: list[Venue] = [RaydiumVenue(sim.chain, genesis), meteora]
     watcher = LaunchWatcher(sim.chain, venues, tokens)
     assert await watcher.next_launches(0) == []
     mint = newt(sim, revoked=False)
@@ -169,7 +171,7 @@ async def test_the_launch_watcher_finds_every_new_pool_and_the_venues_route_thro
     assert seen.reserves == {str(mint): SUPPLY // 2, SOL_MINT: 10**11}
     assert seen.mints[str(mint)].mint_authority == str(sim.launchpad.wallet.pubkey())
     assert seen.mints[SOL_MINT].freeze_authority is None
-    assert venues[1].has_pool(SOL_MINT, str(mint))
+    assert meteora.has_pool(SOL_MINT, str(mint))
     assert tokens.by_mint(str(mint)).decimals == 6
     assert await watcher.next_launches(0) == []
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from simkit import SOL_MINT, Leg, build_swap, snapshots
 from solders.keypair import Keypair
+from tests.unit.sim.simkit import SOL_MINT, Leg, build_swap, snapshots
 
 from order_engine.dex import spl
 from order_engine.domain.tokens import USDC

@@ -50,13 +50,17 @@ from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
 from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
+from order_engine.adapters.rpc.funding import RpcLaunches
 from order_engine.adapters.venues import MeteoraVenue, RaydiumVenue
+from order_engine.adapters.venues.launch_watcher import LaunchWatcher
 from order_engine.adapters.wallet import load_or_create_keypair
 from order_engine.app.access import Authenticator
 from order_engine.app.admission import Backpressure
 from order_engine.app.executor import ExecutorConfig, OrderExecutor
 from order_engine.app.gateway import Gateway
 from order_engine.app.idempotency import Idempotency
+from order_engine.app.launch_listener import LaunchListener
+from order_engine.app.launches import LaunchService, SimLaunches
 from order_engine.app.live import StreamTailer
 from order_engine.app.orders import OrderService
 from order_engine.app.price_watcher import PriceWatcher
@@ -64,6 +68,7 @@ from order_engine.app.quotes import QuoteService
 from order_engine.app.reconciler import Reconciler
 from order_engine.app.reporting import Presenter
 from order_engine.app.router import Router
+from order_engine.app.sniper import SniperWatcher
 from order_engine.app.txbuilder import FeePolicy
 from order_engine.app.waiting import WaitingOrders
 from order_engine.domain.order import OrderKind
@@ -78,6 +83,7 @@ from order_engine.ports.tickets import TicketStore
 from order_engine.ports.venue import Venue
 from order_engine.settings import Settings
 from order_engine.sim import SimConfig, Simulator, build_simulator
+from order_engine.sim.launches import InProcessLaunches
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +169,9 @@ class Engine:
     executor: OrderExecutor | None = None
     wallet: Keypair | None = None
     simulator: Simulator | None = None
+    launches: LaunchService | None = None  # only against a simulated chain
+    launch_listener: LaunchListener | None = None  # new pools, as the chain shows them
+    sniper: SniperWatcher | None = None  # sniper orders' trigger (app/sniper.py)
     ws_connections: int = 0
     _closers: list[Closer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -187,17 +196,26 @@ class Engine:
         if self.role != "worker":  # where keys are written, whoever runs the reconciler
             purging = self.gateway.idempotency.purge_forever(self.settings.idempotency_purge_s)
             self._tasks.append(asyncio.create_task(purging))
+        if self.launch_listener is not None:
+            # Pools launched before this process started: the venues learn them now.
+            with contextlib.suppress(Exception):
+                await self.launch_listener.prime()
+            self._tasks.append(asyncio.create_task(self.launch_listener.run_forever()))
         if workers and self.executor is not None:
             await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
             self._workers_started = True
             # Orders a previous process left unfinished may have no job anywhere now.
             await self.reconciler.run_once(stale_after_s=0)
             self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
-            # Open orders are durable: the watcher loads them all from the database,
-            # and hears of the ones placed here at once (a process that does not
+            # Open orders are durable: the watchers load them all from the database,
+            # and hear of the ones placed here at once (a process that does not
             # watch keeps no book: its orders are found through the database).
             self.orders.watchers.append(self.watcher.watch)
             self._tasks.append(asyncio.create_task(self.watcher.run()))
+            if self.sniper is not None and self.launch_listener is not None:
+                self.orders.watchers.append(self.sniper.watch)
+                self.launch_listener.subscribe(self.sniper.on_launch)
+                self._tasks.append(asyncio.create_task(self.sniper.run()))
             self._tasks.append(
                 asyncio.create_task(self.waiting.sweep_forever(self.settings.expiry_sweep_s))
             )
@@ -206,6 +224,12 @@ class Engine:
         """Stop taking jobs, let running ones finish (or return them), release everything."""
         with contextlib.suppress(ValueError):
             self.orders.watchers.remove(self.watcher.watch)
+        if self.sniper is not None:
+            with contextlib.suppress(ValueError):
+                self.orders.watchers.remove(self.sniper.watch)
+            if self.launch_listener is not None:
+                self.launch_listener.unsubscribe(self.sniper.on_launch)
+            self.sniper.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -290,7 +314,7 @@ def _funding(tokens: TokenRegistry) -> tuple[int, dict[str, int]]:
 
 async def _chain(
     settings: Settings, tokens: TokenRegistry, wallet: Keypair | None, closers: list[Closer]
-) -> tuple[Chain, list[Venue], Simulator | None]:
+) -> tuple[Chain, list[Venue], Simulator | None, SimLaunches | None]:
     """The chain and the venue clients reading pool state through it."""
     if settings.solana_rpc_url:
         url = settings.solana_rpc_url
@@ -304,20 +328,22 @@ async def _chain(
             RaydiumVenue(rpc, [p for p in listing if p.venue == "raydium"]),
             MeteoraVenue(rpc, [p for p in listing if p.venue == "meteora"]),
         ]
-        return rpc, venues, None
+        simulated = (await rpc.get_version()).get("order-engine-sim") is True
+        return rpc, venues, None, RpcLaunches(rpc) if simulated else None
     simulator = build_simulator(
         SimConfig(
             time_scale=settings.sim_time_scale,
             seed=settings.sim_seed,
             transient_failure_rate=settings.sim_transient_failure_rate,
             zero_scale_slot_s=settings.sim_zero_scale_slot_s,
+            launch_every_slots=settings.sim_launch_every_slots,
         )
     )
     if wallet is not None:
         lamports, amounts = _funding(tokens)
         simulator.fund(wallet.pubkey(), lamports=lamports, tokens=amounts)
     closers.append(simulator.stop)
-    return simulator.chain, simulator.venues, simulator
+    return simulator.chain, simulator.venues, simulator, InProcessLaunches(simulator.launchpad)
 
 
 def _poll_interval_s(settings: Settings) -> float:
@@ -334,6 +360,35 @@ def _poll_interval_s(settings: Settings) -> float:
         # Polled over JSON-RPC while the chain's own clock runs: about a slot.
         return max(MIN_POLL_S, ZERO_SCALE_RPC_POLL_SLOTS * slot_s)
     return ZERO_SCALE_WAIT_SLOTS * slot_s
+
+
+def _launch_listener(
+    settings: Settings,
+    chain: Chain,
+    venues: list[Venue],
+    tokens: TokenRegistry,
+    simulator: Simulator | None,
+) -> LaunchListener:
+    """The process's follower of new pools; in process, the launchpad names its tokens."""
+    names = None
+    if simulator is not None:
+        pad = simulator.launchpad
+
+        def names(mint: str) -> str | None:
+            token = pad.tokens.get(mint)
+            return None if token is None else token.symbol
+
+    feed = LaunchWatcher(chain, venues, tokens, names=names)
+    return LaunchListener(feed, wait_s=_launch_wait_s(settings))
+
+
+def _launch_wait_s(settings: Settings) -> float:
+    """How long one look at the launch feed waits. In process a launch wakes it at
+    once; over JSON-RPC it is a poll, about once a slot (at most every 100 ms)."""
+    if not settings.solana_rpc_url:
+        return 1.0
+    slot_s = SLOT_S * settings.sim_time_scale or (settings.sim_zero_scale_slot_s or 0.0)
+    return max(0.1, slot_s)
 
 
 def _rate_limiter(settings: Settings, closers: list[Closer]) -> RateLimiter | None:
@@ -443,7 +498,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         queue = _queue(settings, closers)
         runs_workers = role in ("all", "worker")
         wallet = load_or_create_keypair(settings.wallet_path) if runs_workers else None
-        chain, venues, simulator = await _chain(settings, tokens, wallet, closers)
+        chain, venues, simulator, sim_launches = await _chain(settings, tokens, wallet, closers)
     except BaseException:
         for close in reversed(closers):
             with contextlib.suppress(Exception):
@@ -507,7 +562,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         default_slippage_bps=settings.default_slippage_bps,
         metrics=metrics,
     )
-    orders.kinds = frozenset({OrderKind.MARKET, OrderKind.LIMIT})
+    orders.kinds = frozenset({OrderKind.MARKET, OrderKind.LIMIT, OrderKind.SNIPER})
     waiting = WaitingOrders(
         repo=repo,
         store=SqlWaitingOrders(db),
@@ -534,8 +589,26 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         interval_s=settings.reconcile_interval_s,
         stale_after_s=settings.reconcile_stale_s,
     )
+    launches = None if sim_launches is None else LaunchService(sim_launches, tokens)
+    listener = _launch_listener(settings, chain, venues, tokens, simulator)
+    router.discover = listener.catch_up
+    sniper = SniperWatcher(
+        core=waiting,
+        store=waiting.store,
+        repo=repo,
+        bus=bus,
+        feed=listener.feed,
+        chain=chain,
+        clock=clock,
+        tokens=tokens,
+        discover_s=settings.watch_discover_s,
+        resync_s=settings.watch_resync_s,
+    )
     return Engine(
         settings=settings,
+        launches=launches,
+        launch_listener=listener,
+        sniper=sniper,
         role=role,
         tokens=tokens,
         repo=repo,

@@ -226,6 +226,11 @@ class Settings(BaseSettings):
         "these hosts are served (403 otherwise): a web page elsewhere, or a DNS-rebound "
         'name, cannot trade the wallet. JSON list, e.g. ["127.0.0.1","engine.internal"].',
     )
+    admin_keys: list[str] = Field(
+        default_factory=list,
+        description="ADMIN_KEYS: ids of the API keys (`order-engine keys list`) that may use "
+        'the admin endpoints (/api/sim/*) while keys are required. JSON list, e.g. ["3f9a0c12de"].',
+    )
     auth_cache_s: float = Field(
         2.0,
         ge=0,
@@ -317,6 +322,12 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="SIM_TRANSIENT_FAILURE_RATE: share of venue/RPC calls failing transiently.",
+    )
+    sim_launch_every_slots: int = Field(
+        0,
+        ge=0,
+        description="SIM_LAUNCH_EVERY_SLOTS: random background launches (a new token and "
+        "its SOL pool on a random venue), on average one every this many slots; 0 = none.",
     )
 
     # --- logging ---------------------------------------------------------------------

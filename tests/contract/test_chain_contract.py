@@ -46,7 +46,7 @@ from tests.contract.chain_support import (
     wsol_transfer,
 )
 
-from order_engine.dex import spl
+from order_engine.dex import launches, spl
 from order_engine.dex.sysvar import CLOCK_SYSVAR_ID, decode_clock
 from order_engine.dex.token_accounts import decode_mint, token_account_amount
 from order_engine.ports.chain import (
@@ -364,6 +364,53 @@ class ChainContract:
         assert statuses[1] is not None
         assert statuses[1].slot == status.slot
         assert await chain.get_transaction(unknown[0]) is None
+
+    # --- subscriptions and fee history ------------------------------------------------------
+
+    async def test_logs_mentioning_an_address_report_each_transaction_naming_it_once_in_order(
+        self, chain: Chain, payer: Keypair, advance: Advance
+    ) -> None:
+        # Raydium CPMM's create-pool fee account: on every cluster someone follows it.
+        followed = launches.CPMM_CREATE_POOL_FEE
+        before = await chain.logs_mentioning(str(followed), after=None, timeout_s=0)
+        cursor = before[-1].signature if before else None
+        sent = []
+        for _ in range(2):
+            tx = await transfer(chain, payer, followed)
+            sent.append(await landed(chain, advance, await chain.send_transaction(bytes(tx))))
+
+        notices = await chain.logs_mentioning(str(followed), after=cursor, timeout_s=0)
+        again = await chain.logs_mentioning(str(followed), after=sent[-1].signature, timeout_s=0)
+
+        assert [n.signature for n in notices] == [r.signature for r in sent]
+        assert [n.slot for n in notices] == [r.slot for r in sent]
+        assert all(n.err is None and n.logs == r.logs for n, r in zip(notices, sent, strict=True))
+        assert again == []
+
+    async def test_waiting_for_a_block_height_returns_once_the_chain_is_past_it(
+        self, chain: Chain, advance: Advance
+    ) -> None:
+        start = await chain.get_block_height()
+
+        waiting = asyncio.ensure_future(chain.wait_for_block_height(start + 2, 10.0))
+        await advance(3)
+        reached = await asyncio.wait_for(waiting, 10.0)
+        at_once = await chain.wait_for_block_height(start, 10.0)
+
+        assert reached > start + 2
+        assert at_once >= reached
+
+    async def test_recent_prioritization_fees_show_what_a_transaction_on_an_account_paid(
+        self, chain: Chain, payer: Keypair, advance: Advance
+    ) -> None:
+        tx = await transfer(chain, payer, Keypair().pubkey())
+        result = await landed(chain, advance, await chain.send_transaction(bytes(tx)))
+
+        fees = await chain.get_recent_prioritization_fees([str(payer.pubkey())])
+
+        assert [f.slot for f in fees] == sorted(f.slot for f in fees)
+        at_slot = [f.prioritization_fee for f in fees if f.slot == result.slot]
+        assert at_slot == [TRANSFER_CU_PRICE]
 
 
 class TestSimulatedChain(ChainContract):

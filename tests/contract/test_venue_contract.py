@@ -231,6 +231,17 @@ class VenueContract:
         assert await venue.snapshots(sell, UNLISTED_MINT) == []
         assert await venue.snapshots(sell, sell) == []
 
+    async def test_reading_one_listed_pool_quotes_as_its_snapshot_does_and_unlisted_is_a_key_error(
+        self, desk: Desk, trade: Trade
+    ) -> None:
+        for snapshot in await desk.snapshots(trade):
+            read = await desk.venue.read_pool(snapshot.pool_id, trade.sell.mint, trade.buy.mint)
+
+            assert read.pool_id == snapshot.pool_id
+            assert read.quote(trade.amount) == snapshot.quote(trade.amount)
+        with pytest.raises(KeyError):
+            await desk.venue.read_pool(UNLISTED_MINT, trade.sell.mint, trade.buy.mint)
+
     async def test_snapshots_trade_the_requested_mints_in_the_requested_direction(
         self, desk: Desk, trade: Trade
     ) -> None:

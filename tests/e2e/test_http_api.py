@@ -298,10 +298,9 @@ BAD_BODIES = [
     bad("amount-array", order([1]), "invalid_amount", "number"),
     bad("amount-object", order({"value": 1}), "invalid_amount", "number"),
     bad("amount-null", order(None), "invalid_amount", "number"),
-    # A known kind whose trigger service does not run yet: refused, never run as
-    # a market order (that would fill at any price).
-    bad("type-sniper-not-available", order(type="sniper"), "unsupported_order_type",
-        "not available yet"),
+    # A sniper may name a mint with no pool yet, but it must be a mint address.
+    bad("sniper-output-not-a-mint", order(type="sniper", outputToken="NOT-A-MINT"),
+        "unknown_token", "32 bytes"),
     bad("type-not-a-string", order(type=1), "unsupported_order_type", "'limit'"),
     bad("unknown-input-token", order(inputToken="DOGE"), "unknown_token", "SOL"),
     bad("unknown-output-token", order(outputToken="usd"), "unknown_token", "USDC"),

@@ -31,7 +31,14 @@ from order_engine.dex.spl import TOKEN_ACCOUNT_RENT, WSOL_MINT, associated_token
 from order_engine.domain.errors import TransientError
 from order_engine.domain.order import TERMINAL, Order, OrderEvent, OrderStatus
 from order_engine.ports.bus import Subscription
-from order_engine.ports.chain import Blockhash, Chain, SignatureStatus, TransactionResult
+from order_engine.ports.chain import (
+    Blockhash,
+    Chain,
+    LogsNotice,
+    PrioritizationFee,
+    SignatureStatus,
+    TransactionResult,
+)
 from order_engine.ports.clock import Clock
 from order_engine.ports.queue import Job
 from order_engine.sim import Simulator
@@ -256,6 +263,9 @@ class CrashAfter:
     async def wait_for_slot(self, after: int, timeout_s: float) -> int:
         return await self.inner.wait_for_slot(after, timeout_s)
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        return await self.inner.wait_for_block_height(height, timeout_s)
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         try:
             return await self.inner.get_transaction(signature)
@@ -267,6 +277,19 @@ class CrashAfter:
             return await self.inner.get_multiple_accounts(pubkeys)
         finally:
             self._after("get_multiple_accounts")
+
+    async def get_recent_prioritization_fees(
+        self, accounts: Sequence[str] = ()
+    ) -> list[PrioritizationFee]:
+        try:
+            return await self.inner.get_recent_prioritization_fees(accounts)
+        finally:
+            self._after("get_recent_prioritization_fees")
+
+    async def logs_mentioning(
+        self, address: str, *, after: str | None, timeout_s: float
+    ) -> list[LogsNotice]:
+        return await self.inner.logs_mentioning(address, after=after, timeout_s=timeout_s)
 
 
 class SkewedClock(SystemClock):

@@ -29,7 +29,7 @@ from solders.transaction import VersionedTransaction
 
 from order_engine.adapters.rpc import RpcChain, RpcUnavailable, ensure_funded, fetch_pool_listing
 from order_engine.adapters.rpc.wire import SIM_ERROR_BASE
-from order_engine.dex import raydium_amm_v4
+from order_engine.dex import launches, raydium_amm_v4, spl
 from order_engine.dex.spl import associated_token_address
 from order_engine.domain.tokens import SOL, USDC
 from order_engine.ports.chain import RateLimited, SendTimeout
@@ -429,3 +429,52 @@ async def test_a_send_that_times_out_is_resolved_by_the_signature_status_alone(
     if lands:
         assert await chain.send_transaction(bytes(swap.tx)) == swap.signature
         assert sim.executions(swap.signature) == 1  # the rebroadcast executed nothing
+
+
+async def test_launch_history_and_fee_history_parse_as_a_solana_node_answers(
+    sim: Simulator,
+    server: ChainServer,
+    chain: RpcChain,
+    owner: Keypair,
+    http: aiohttp.ClientSession,
+) -> None:
+    url = server.url
+    token = sim.launchpad.create_token(
+        "NEWT", 6, 10**15, mint_authority_revoked=True, freeze_authority_revoked=True
+    )
+    launched = sim.launchpad.create_pool(
+        "raydium", Pubkey.from_string(token.mint), spl.WSOL_MINT, 10**14, 10**11
+    )
+    swap = await signed_swap(
+        chain, await venues_over_rpc(url, chain), owner, sell=SOL, buy=USDC, amount=SOL.to_base(1)
+    )
+    await chain.send_transaction(bytes(swap.tx))
+    assert await settle(chain, swap.signature, swap.last_valid_block_height) is not None
+    witness = str(launches.CPMM_CREATE_POOL_FEE)
+
+    history = parse(
+        r.GetSignaturesForAddressResp.from_json,
+        await raw(http, url, "getSignaturesForAddress", witness, {"commitment": "confirmed"}),
+    )
+    fees = parse(
+        r.GetRecentPrioritizationFeesResp.from_json,
+        await raw(http, url, "getRecentPrioritizationFees", [str(owner.pubkey())]),
+    )
+    status, too_many = await post(
+        http,
+        url,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "getSignaturesForAddress",
+            "params": [witness, {"limit": 5000}],
+        },
+    )
+
+    assert [str(h.signature) for h in history.value] == [launched.signature]
+    assert history.value[0].slot == launched.slot
+    swap_slot = sim.cluster.landed(swap.signature)
+    assert swap_slot is not None
+    assert any(f.slot == swap_slot.slot and f.prioritization_fee > 0 for f in fees.value)
+    assert status == 200
+    assert "limit" in orjson.loads(too_many)["error"]["message"]

@@ -20,9 +20,9 @@ class CountingRouter:
         self.venues = inner.venues
         self.decisions = 0
 
-    async def decide(self, *args: Any) -> RouteDecision:
+    async def decide(self, *args: Any, **kwargs: Any) -> RouteDecision:
         self.decisions += 1
-        return await self.inner.decide(*args)
+        return await self.inner.decide(*args, **kwargs)
 
 
 class SlowMonotonic(SystemClock):

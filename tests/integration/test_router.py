@@ -225,3 +225,21 @@ async def test_a_sol_fill_excludes_a_wrapped_sol_account_an_earlier_two_hop_left
     else:
         assert fill_in == USDC.to_base(amount) == -usdc_change
         assert fill_out == sol_change
+
+
+async def test_a_named_pool_is_routed_on_alone_and_an_unknown_one_falls_back_to_every_venue(
+    engine: Engine,
+) -> None:
+    sim = sim_of(engine)
+    raydium = sim.pool("SOL/USDC", "amm_v4")
+    amount = SOL.to_base(10)  # alone, Meteora would win this size
+
+    named = await engine.router.decide(
+        SOL.mint, USDC.mint, amount, 50, pool=("raydium", raydium.address)
+    )
+    unknown = await engine.router.decide(
+        SOL.mint, USDC.mint, amount, 50, pool=("raydium", USDC.mint)
+    )
+
+    assert [leg.quote.pool_id for leg in named.plan.legs] == [raydium.address]
+    assert [leg.quote.venue for leg in unknown.plan.legs] == ["meteora"]

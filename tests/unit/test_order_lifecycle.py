@@ -133,6 +133,14 @@ def test_only_a_waiting_order_can_be_cancelled_or_expired() -> None:
         assert {status for status, t in TRANSITIONS if t is trigger} == CANCELLABLE == WAITING
 
 
+def test_a_note_keeps_an_open_order_open_with_its_own_event_and_nothing_else_takes_one() -> None:
+    order = new_order()
+    order.apply(Trigger.WAIT, T0)
+    event = order.apply(Trigger.NOTE, T0, {"failedFilter": "minLiquidity"})
+    assert (order.status, event.status, event.seq) == (OrderStatus.OPEN, OrderStatus.OPEN, 3)
+    assert {status for status, t in TRANSITIONS if t is Trigger.NOTE} == WAITING
+
+
 def test_a_market_order_never_enters_the_waiting_states() -> None:
     order = new_order()
     order.apply(Trigger.ROUTE, T0)

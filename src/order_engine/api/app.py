@@ -27,6 +27,7 @@ from order_engine.api.middleware import (
 from order_engine.api.problems import install_openapi, install_parameter_validation
 from order_engine.api.queries import router as queries_router
 from order_engine.api.routes import router as http_router
+from order_engine.api.sim_routes import router as sim_router
 from order_engine.api.ws import router as ws_router
 from order_engine.bootstrap import Engine, Role, build_engine
 from order_engine.logs import configure_logging
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(ws_router)
     app.include_router(account_ws_router)
     app.include_router(metrics_router)
+    app.include_router(sim_router)
     install_dashboard(app)
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_read_timeout_s

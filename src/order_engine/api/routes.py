@@ -232,7 +232,7 @@ def order_view(
 ) -> dict[str, Any]:
     tokens = engine.tokens
     token_in = tokens.by_mint(order.input_mint)
-    token_out = tokens.by_mint(order.output_mint)
+    token_out = tokens.lookup(order.output_mint)  # a sniper's token may not be launched yet
     return {
         "orderId": str(order.id),
         "status": order.status.value,

@@ -42,9 +42,10 @@ import structlog
 from solders.keypair import Keypair
 
 from order_engine.app.metrics import NULL_METRICS, ExecutionObserver
+from order_engine.app.priority import compute_unit_price
 from order_engine.app.reporting import Presenter, realised_fill
 from order_engine.app.router import RouteDecision, Router
-from order_engine.app.txbuilder import FeePolicy, build_swap_transaction
+from order_engine.app.txbuilder import FeePolicy, build_swap_transaction, compute_budget_of
 from order_engine.domain.errors import (
     EngineError,
     ErrorCode,
@@ -107,6 +108,14 @@ _STALE_ACCOUNT_ERRORS = ("binarraynotfound",)
 def _stale_accounts(err: str) -> bool:
     lowered = err.lower()
     return any(name in lowered for name in _STALE_ACCOUNT_ERRORS)
+
+
+def _named_pool(order: Order) -> tuple[str, str] | None:
+    """The one pool (venue, address) the order's trigger saw, if it named one (a
+    sniper's launch): routing reads it directly instead of asking every venue."""
+    fired = (order.route or {}).get("trigger") or {}
+    venue, pool = fired.get("dex"), fired.get("pool")
+    return (venue, pool) if isinstance(venue, str) and isinstance(pool, str) else None
 
 
 def check_price_impact(plan: RoutePlan, max_bps: int) -> None:
@@ -280,7 +289,11 @@ class OrderExecutor:
         started = self.clock.monotonic()
         try:
             decision = await self.router.decide(
-                view.input_mint, view.output_mint, view.amount_in, view.slippage_bps
+                view.input_mint,
+                view.output_mint,
+                view.amount_in,
+                view.slippage_bps,
+                pool=_named_pool(view),
             )
         except Exception:  # noqa: BLE001 - see the docstring
             return None
@@ -364,7 +377,11 @@ class OrderExecutor:
         else:
             started = self.clock.monotonic()
             decision = await self.router.decide(
-                order.input_mint, order.output_mint, order.amount_in, order.slippage_bps
+                order.input_mint,
+                order.output_mint,
+                order.amount_in,
+                order.slippage_bps,
+                pool=_named_pool(order),
             )
         routed = self.observe.since("routing", started)
         plan = decision.plan
@@ -392,6 +409,9 @@ class OrderExecutor:
         quotes = [self.present.quote(q) for q in plan.alternatives]
         unfilled = [self.present.unfilled(u.pool, u.amount_in, u.reason) for u in decision.unfilled]
         route = {**plan_view, "quotes": quotes, "unfilled": unfilled, "skipped": decision.skipped}
+        fired = (order.route or {}).get("trigger")
+        if fired is not None:  # what fired a waiting order stays on record
+            route["trigger"] = fired
         building = {
             "dex": plan.venue,
             "expectedAmountOut": plan_view["expectedAmountOut"],
@@ -436,6 +456,7 @@ class OrderExecutor:
                 (Trigger.BUILD, building, {}),
             )
         blockhash = await self.chain.get_latest_blockhash()
+        fees = await self._fees(order, plan)
         tx = build_swap_transaction(
             plan,
             payer=self.wallet,
@@ -444,7 +465,7 @@ class OrderExecutor:
             blockhash=blockhash.blockhash,
             venues=self.router.venues,
             memo=f"order-engine:{order.id}",
-            fees=self.cfg.fees,
+            fees=fees,
         )
         signed = SignedTx(str(tx.signatures[0]), bytes(tx), blockhash.last_valid_block_height)
         self.observe.since("building", routed)
@@ -457,11 +478,27 @@ class OrderExecutor:
                 {
                     "txHash": signed.signature,
                     "lastValidBlockHeight": signed.last_valid_block_height,
+                    "computeUnitPrice": fees.micro_lamports_per_cu,
                 },
                 {"tx": signed},
             ),
         )
         await self._broadcast(signed, run)
+
+    async def _fees(self, order: Order, plan: RoutePlan) -> FeePolicy:
+        """The engine's fee policy, with the order's own priority fee when it names
+        one (a price, or ``auto`` from the route's pools' recent fees)."""
+        bid = order.priority_fee
+        if bid is None:
+            return self.cfg.fees
+        price = await compute_unit_price(
+            self.chain,
+            requested=bid.micro_lamports,
+            auto=bid.is_auto,
+            default=self.cfg.fees.micro_lamports_per_cu,
+            accounts=sorted({leg.quote.pool_id for leg in plan.legs}),
+        )
+        return dataclasses.replace(self.cfg.fees, micro_lamports_per_cu=price)
 
     async def _broadcast(self, tx: SignedTx, run: _Run) -> None:
         try:
@@ -556,12 +593,19 @@ class OrderExecutor:
                 feeLamports=result.fee,
             )
         fill = realised_fill(
-            result, owner=self._owner, input_mint=order.input_mint, output_mint=order.output_mint
+            result,
+            owner=self._owner,
+            input_mint=order.input_mint,
+            output_mint=order.output_mint,
+            compute_budget=compute_budget_of(tx.raw),
         )
         token_in = self.present.tokens.by_mint(order.input_mint)
         token_out = self.present.tokens.by_mint(order.output_mint)
         dex = str((order.route or {}).get("dex", "unknown"))
         details = fill.to_details(token_in, token_out, tx.signature, dex)
+        trigger_slot = ((order.route or {}).get("trigger") or {}).get("slot")
+        if trigger_slot is not None:  # the slot the trigger saw, next to the landing slot
+            details["triggerSlot"] = trigger_slot
         await self._record(run, Trigger.CONFIRM, details, fill=details)
         run.log.info("order_confirmed", tx=tx.signature, amount_out=details["amountOut"], dex=dex)
         return None

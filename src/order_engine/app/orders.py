@@ -13,6 +13,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 import structlog
+from solders.pubkey import Pubkey
 
 from order_engine.app.metrics import NULL_METRICS
 from order_engine.app.order_terms import (
@@ -108,7 +109,7 @@ class OrderService:
     ) -> OrderRequest:
         """Raise ``ValidationError`` with a stable code for anything a client got wrong."""
         token_in = self.tokens.resolve(input_token)
-        token_out = self.tokens.resolve(output_token)
+        token_out = self._output_token(output_token, kind)
         if token_in == token_out:
             raise ValidationError(
                 f"inputToken and outputToken are both {token_in.symbol}: expected two different "
@@ -123,7 +124,10 @@ class OrderService:
                 code=ErrorCode.INVALID_SLIPPAGE,
             )
         amount_in = token_in.to_base(amount)  # exact, or a ValidationError
-        if not self.router.has_route(token_in.mint, token_out.mint):
+        # A sniper's pool does not exist yet: that is what it waits for.
+        if kind is not OrderKind.SNIPER and not self.router.has_route(
+            token_in.mint, token_out.mint
+        ):
             raise NoRouteError(
                 f"no route for {token_in.symbol}/{token_out.symbol}: no venue has a pool for the "
                 "pair, directly or through SOL or USDC"
@@ -137,6 +141,24 @@ class OrderService:
             now=self.clock.now(),
         )
         return OrderRequest(token_in, token_out, amount_in, slippage, kind, resolved)
+
+    def _output_token(self, name: str, kind: OrderKind) -> Token:
+        """A known token; for a sniper order also any well-formed mint address (32
+        bytes, base58), known or not: its token may not exist on chain yet."""
+        try:
+            return self.tokens.resolve(name)
+        except ValidationError:
+            if kind is not OrderKind.SNIPER:
+                raise
+        try:
+            Pubkey.from_string(name)
+        except ValueError:
+            raise ValidationError(
+                f"outputToken {name[:64]!r}: expected a known token or, for a sniper order, "
+                "a mint address (32 bytes in base58)",
+                code=ErrorCode.UNKNOWN_TOKEN,
+            ) from None
+        return self.tokens.lookup(name)
 
     async def submit(
         self,

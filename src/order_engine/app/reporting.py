@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from order_engine.dex.spl import TOKEN_ACCOUNT_RENT
+from order_engine.dex.spl import TOKEN_ACCOUNT_RENT, priority_fee_lamports
 from order_engine.domain.routing import PoolQuote, PoolSnapshot, RoutePlan
 from order_engine.domain.tokens import Token, TokenRegistry, ui_price
 from order_engine.ports.chain import TransactionResult
@@ -88,6 +88,8 @@ class Fill:
     amount_out: int
     fee_lamports: int
     slot: int
+    compute_unit_limit: int = 0  # what the transaction bid: the priority fee's terms
+    compute_unit_price: int = 0  # micro-lamports per compute unit
 
     def to_details(
         self, token_in: Token, token_out: Token, signature: str, dex: str
@@ -103,6 +105,11 @@ class Fill:
                 round(ui_price(self.amount_in, token_in, self.amount_out, token_out), 12)
             ),
             "feeLamports": self.fee_lamports,
+            # The priority part of the fee, as the runtime charges it: ceil(limit x price / 1e6).
+            "priorityFeeLamports": priority_fee_lamports(
+                self.compute_unit_limit, self.compute_unit_price
+            ),
+            "computeUnitPrice": self.compute_unit_price,
             "slot": self.slot,
         }
 
@@ -114,7 +121,12 @@ def _token_delta(result: TransactionResult, owner: str, mint: str) -> int:
 
 
 def realised_fill(
-    result: TransactionResult, *, owner: str, input_mint: str, output_mint: str
+    result: TransactionResult,
+    *,
+    owner: str,
+    input_mint: str,
+    output_mint: str,
+    compute_budget: tuple[int, int] = (0, 0),
 ) -> Fill:
     """Amounts the owner actually paid and received in this transaction.
 
@@ -139,4 +151,12 @@ def realised_fill(
     )
     spent = -sol_delta if input_mint == SOL_MINT else -_token_delta(result, owner, input_mint)
     received = sol_delta if output_mint == SOL_MINT else _token_delta(result, owner, output_mint)
-    return Fill(amount_in=spent, amount_out=received, fee_lamports=result.fee, slot=result.slot)
+    limit, price = compute_budget
+    return Fill(
+        amount_in=spent,
+        amount_out=received,
+        fee_lamports=result.fee,
+        slot=result.slot,
+        compute_unit_limit=limit,
+        compute_unit_price=price,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -109,6 +109,10 @@ class Router:
         self._config = config
         # mint -> label (a symbol), tried in order as the middle of a two-hop route
         self._intermediates = dict(intermediates or {})
+        # Asked to catch up on new pools before a pair is declared routeless: a pool
+        # launched a moment ago may be known to another process already (the one
+        # that fired a sniper order) and not yet to this one.
+        self.discover: Callable[[], Awaitable[object]] | None = None
 
     def has_route(self, input_mint: str, output_mint: str) -> bool:
         """Whether any direct or two-hop path exists (no I/O): checked at submit."""
@@ -124,9 +128,24 @@ class Router:
         return any(v.has_pool(a, b) for v in self.venues.values())
 
     async def decide(
-        self, input_mint: str, output_mint: str, amount_in: int, slippage_bps: int
+        self,
+        input_mint: str,
+        output_mint: str,
+        amount_in: int,
+        slippage_bps: int,
+        *,
+        pool: tuple[str, str] | None = None,
     ) -> RouteDecision:
+        """The best route. With ``pool`` (venue, pool id): that one pool, read from
+        its accounts (``Venue.read_pool``), when it trades the pair; any other
+        answer (not listed, unreadable) falls back to asking every venue."""
         pair = f"{input_mint[:6]}…/{output_mint[:6]}…"
+        if self.discover is not None and not self.has_route(input_mint, output_mint):
+            await self.discover()
+        if pool is not None:
+            decided = await self._on_pool(pool, input_mint, output_mint, amount_in, slippage_bps)
+            if decided is not None:
+                return decided
         if self._direct(input_mint, output_mint):
             pools, skipped = await self._snapshots(input_mint, output_mint)
             plan = ensure_plan(
@@ -153,6 +172,29 @@ class Router:
             unfilled = _unfilled(first, amount_in, plan) + _unfilled(second, middle, plan)
             return RouteDecision(plan, {**s1, **s2}, tuple(unfilled))
         raise NoRouteError(f"no route for {pair}: no venue lists a pool or a two-hop path")
+
+    async def _on_pool(
+        self,
+        pool: tuple[str, str],
+        input_mint: str,
+        output_mint: str,
+        amount_in: int,
+        slippage_bps: int,
+    ) -> RouteDecision | None:
+        venue = self.venues.get(pool[0])
+        if venue is None or not venue.has_pool(input_mint, output_mint):
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                snapshot = await venue.read_pool(pool[1], input_mint, output_mint)
+        except (KeyError, TransientError, TimeoutError) as exc:
+            log.info("named_pool_unreadable", venue=pool[0], pool=pool[1], error=repr(exc))
+            return None
+        pair = f"{input_mint[:6]}…/{output_mint[:6]}…"
+        plan = ensure_plan(
+            plan_direct([snapshot], amount_in, slippage_bps, self._config), pair, had_pools=True
+        )
+        return RouteDecision(plan, {}, tuple(_unfilled([snapshot], amount_in, plan)))
 
     async def planner(self, input_mint: str, output_mint: str) -> MarketView:
         """The pair's pools read once, and a function planning any amount (and

@@ -108,3 +108,20 @@ def build_swap_transaction(
         instructions.append(spl.close_account(wsol_ata, owner, owner))
     message = MessageV0.try_compile(owner, instructions, [], Hash.from_string(blockhash))
     return VersionedTransaction(message, [payer])
+
+
+def compute_budget_of(raw: bytes) -> tuple[int, int]:
+    """(compute-unit limit, compute-unit price) a signed transaction bids, as its
+    Compute Budget instructions say ((0, 0) for what it does not set)."""
+    message = VersionedTransaction.from_bytes(raw).message
+    keys = message.account_keys
+    limit = price = 0
+    for ix in message.instructions:
+        if keys[ix.program_id_index] != spl.COMPUTE_BUDGET_PROGRAM_ID:
+            continue
+        kind, value = spl.decode_compute_budget(bytes(ix.data))
+        if kind == "limit":
+            limit = value
+        elif kind == "price":
+            price = value
+    return limit, price

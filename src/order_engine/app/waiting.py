@@ -99,6 +99,9 @@ class WaitingOrders:
             event = current.apply(
                 Trigger.FIRE, self.clock.now(), {**details, "triggeredBy": self.worker_id}
             )
+            # What fired it travels with the order (the executor keeps it in the route
+            # and names the trigger's slot in the fill), whatever the order's type.
+            current.route = {"trigger": dict(event.details)}
             try:
                 await self.repo.record(current, event)
             except StaleWrite:

@@ -43,23 +43,43 @@ def describe(event: dict[str, Any]) -> str:
     if status == "confirmed":
         return (
             f"{event.get('amountIn')} -> {event.get('amountOut')} on {event.get('dex')} "
-            f"at {event.get('executedPrice')} (tx {event.get('txHash')})"
+            f"at {event.get('executedPrice')} in slot {event.get('slot')}"
+            + (f" (trigger slot {event['triggerSlot']})" if "triggerSlot" in event else "")
+            + f", fee {event.get('feeLamports')} lamports (tx {event.get('txHash')})"
         )
     if status == "failed":
         return f"{event.get('code')}: {event.get('error')} after {event.get('attempts')} attempt(s)"
+    if status in ("open", "triggered", "expired", "cancelled"):
+        return _waiting(status, event)
+    return ""
+
+
+def _waiting(status: str, event: dict[str, Any]) -> str:
+    """A waiting order's events: what it waits for, what fired it, how it ended."""
+    cancel = f"(cancel: order-engine cancel {event.get('orderId')})"
+    if status == "open" and event.get("failedFilter"):
+        return (
+            f"pool {event.get('poolRejected')} on {event.get('dex')} failed "
+            f"{event.get('failedFilter')}: {event.get('reason')}; still waiting"
+        )
     if status == "open" and "reason" in event:
         return f"waiting again: {event['reason']}"
+    if status == "open" and str(event.get("waitingFor", "")).startswith("pool"):
+        return f"waiting for {event['waitingFor']} {cancel}"
     if status == "open":
         expiry = f", until {event['expiresAt']}" if event.get("expiresAt") else ""
         return (
             f"waiting for {event.get('minAmountOut')} out at limit {event.get('limitPrice')}"
-            f"{expiry} (cancel: order-engine cancel {event.get('orderId')})"
+            f"{expiry} {cancel}"
+        )
+    if status == "triggered" and event.get("trigger") == "pool":
+        return (
+            f"new {event.get('dex')} pool {event.get('pool')} (slot {event.get('slot')}, "
+            f"liquidity {event.get('liquidity')}, impact {event.get('priceImpactBps')} bps)"
         )
     if status == "triggered":
         return f"price {event.get('priceSeen')} on {event.get('dex')} at slot {event.get('slot')}"
-    if status in ("expired", "cancelled"):
-        return str(event.get("reason", ""))
-    return ""
+    return str(event.get("reason", ""))
 
 
 async def cancel_order(base_url: str, order_id: str) -> int:
@@ -83,11 +103,14 @@ async def cancel_order(base_url: str, order_id: str) -> int:
     return 1 if response.status == 409 else 2
 
 
-async def submit_and_follow(base_url: str, body: dict[str, Any], *, json_output: bool) -> int:
+async def submit_and_follow(
+    base_url: str, body: dict[str, Any], *, json_output: bool, api_key: str | None = None
+) -> int:
     """Returns the process exit code: 0 confirmed, 1 failed, 2 rejected or unreachable."""
     base = base_url.rstrip("/")
     timeout = aiohttp.ClientTimeout(total=None, connect=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    async with aiohttp.ClientSession(timeout=timeout, headers=headers) as session:
         try:
             async with session.post(f"{base}/api/orders/execute", json=body) as response:
                 payload = await response.json(content_type=None)

@@ -102,9 +102,29 @@ def migrate() -> None:
 @app.command()
 def submit(
     input_token: Annotated[str, typer.Argument(help="Token to sell, e.g. SOL.")],
-    output_token: Annotated[str, typer.Argument(help="Token to buy, e.g. USDC.")],
-    amount: Annotated[str, typer.Argument(help="Amount of the input token, in UI units.")],
+    output_token: Annotated[
+        str, typer.Argument(help="Token to buy, e.g. USDC (with --snipe: the amount).")
+    ],
+    amount: Annotated[
+        str | None, typer.Argument(help="Amount of the input token, in UI units.")
+    ] = None,
     slippage_bps: Annotated[int, typer.Option(help="Slippage tolerance, basis points.")] = 50,
+    snipe: Annotated[
+        str | None,
+        typer.Option(
+            help="A sniper order for this mint: `submit SOL 0.5 --snipe MINT` buys it on "
+            "the first new pool that passes the filters below."
+        ),
+    ] = None,
+    min_liquidity: Annotated[
+        str | None, typer.Option(help="Sniper: the pool's input-token side at least this.")
+    ] = None,
+    require_mint_revoked: Annotated[
+        bool, typer.Option(help="Sniper: refuse a token whose mint authority is held.")
+    ] = False,
+    require_freeze_revoked: Annotated[
+        bool, typer.Option(help="Sniper: refuse a token whose freeze authority is held.")
+    ] = False,
     limit: Annotated[
         str | None,
         typer.Option(
@@ -113,7 +133,7 @@ def submit(
         ),
     ] = None,
     expires_in: Annotated[
-        int | None, typer.Option(help="A limit order expires after this many seconds.")
+        int | None, typer.Option(help="A limit or sniper order expires after this many seconds.")
     ] = None,
     max_price_impact_bps: Annotated[
         int | None, typer.Option(help="Fail rather than fill past this price impact.")
@@ -123,17 +143,26 @@ def submit(
         typer.Option(help='Compute-unit price in micro-lamports, or "auto".'),
     ] = None,
     url: Annotated[str, typer.Option(help="Engine base URL.")] = "http://127.0.0.1:3000",
+    api_key: Annotated[
+        str | None, typer.Option(envvar="ORDER_ENGINE_API_KEY", help="API key.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print raw JSON events.")] = False,
 ) -> None:
     """Post one order, print each status live as it arrives, then the fill."""
     from order_engine.cli.client import submit_and_follow
 
-    body: dict[str, Any] = {
-        "inputToken": input_token,
-        "outputToken": output_token,
-        "amount": amount,
-        "slippageBps": slippage_bps,
-    }
+    body: dict[str, Any] = {"inputToken": input_token, "slippageBps": slippage_bps}
+    if snipe is not None:
+        # `submit SOL 0.5 --snipe MINT`: the second argument is the amount.
+        body |= {"type": "sniper", "outputToken": snipe, "amount": amount or output_token}
+        if min_liquidity is not None:
+            body["minLiquidity"] = min_liquidity
+        body["requireMintAuthorityRevoked"] = require_mint_revoked
+        body["requireFreezeAuthorityRevoked"] = require_freeze_revoked
+    elif amount is None:
+        raise typer.BadParameter("expected INPUT OUTPUT AMOUNT (or INPUT AMOUNT --snipe MINT)")
+    else:
+        body |= {"outputToken": output_token, "amount": amount}
     if limit is not None:
         body.update(type="limit", limitPrice=limit)
     if expires_in is not None:
@@ -142,7 +171,7 @@ def submit(
         body["maxPriceImpactBps"] = max_price_impact_bps
     if priority_fee is not None:
         body["priorityFee"] = int(priority_fee) if priority_fee.isdigit() else priority_fee
-    code = asyncio.run(submit_and_follow(url, body, json_output=json_output))
+    code = asyncio.run(submit_and_follow(url, body, json_output=json_output, api_key=api_key))
     raise typer.Exit(code)
 
 
@@ -265,6 +294,15 @@ def _register_keys() -> None:
 
 
 _register_keys()
+
+
+def _register_sim() -> None:
+    from order_engine.cli.sim import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_register_sim()
 
 
 def _register_bench() -> None:

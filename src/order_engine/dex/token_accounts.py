@@ -88,28 +88,37 @@ def token_account_amount(data: bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Mint:
+    """An SPL mint. ``None`` authorities are revoked (``COption::None``): nobody can
+    mint more, or freeze holders' accounts, ever again."""
+
     decimals: int
     supply: int = 0
     mint_authority: Pubkey | None = None
+    freeze_authority: Pubkey | None = None
 
 
 def encode_mint(mint: Mint) -> bytes:
-    auth = mint.mint_authority
+    auth, freeze = mint.mint_authority, mint.freeze_authority
     return _MINT.pack(
         0 if auth is None else 1,
         _ZERO_KEY if auth is None else bytes(auth),
         mint.supply,
         mint.decimals,
         1,
-        0,
-        _ZERO_KEY,
+        0 if freeze is None else 1,
+        _ZERO_KEY if freeze is None else bytes(freeze),
     )
 
 
 def decode_mint(data: bytes) -> Mint:
     if len(data) != MINT_LEN:
         raise ValueError(f"mint: expected {MINT_LEN} bytes, got {len(data)}")
-    atag, auth, supply, decimals, initialized, _ftag, _fkey = _MINT.unpack(data)
+    atag, auth, supply, decimals, initialized, ftag, fkey = _MINT.unpack(data)
     if not initialized:
         raise ValueError("mint: not initialized")
-    return Mint(decimals, supply, Pubkey.from_bytes(auth) if atag else None)
+    return Mint(
+        decimals,
+        supply,
+        Pubkey.from_bytes(auth) if atag else None,
+        Pubkey.from_bytes(fkey) if ftag else None,
+    )

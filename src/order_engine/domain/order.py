@@ -22,6 +22,8 @@ trigger service sees the condition hold, and ``triggered -> routing`` joins the
 market path. ``open -> expired | cancelled`` end an order that never fired.
 ``REARM`` takes a fired order back to ``open`` when, routed, its own floor (a
 limit's price) is no longer reachable and nothing has been signed yet.
+``open -> open`` (``NOTE``) records what a trigger service saw without firing
+(a sniper's new pool that failed a filter): the order waits on.
 An ``open`` order is ``WAITING``: no job runs for it, so the queue's claim and
 the reconciler leave it to its trigger service (``RUNNING`` is what they take).
 """
@@ -78,6 +80,7 @@ class Trigger(StrEnum):
     EXPIRE = "expire"  # the condition did not hold before the order's expiry
     CANCEL = "cancel"  # the owner withdrew the order while it was still waiting
     REARM = "rearm"  # fired, but its floor was no longer met when routed: waiting again
+    NOTE = "note"  # still waiting: the trigger saw something to report (a pool failing a filter)
 
 
 class OrderKind(StrEnum):
@@ -106,6 +109,7 @@ TRANSITIONS: Mapping[tuple[OrderStatus, Trigger], OrderStatus] = {
     (S.OPEN, T.CANCEL): S.CANCELLED,
     # Only before anything is signed: from SUBMITTED a transaction may be in flight.
     **{(status, T.REARM): S.OPEN for status in (S.TRIGGERED, S.ROUTING, S.BUILDING)},
+    (S.OPEN, T.NOTE): S.OPEN,
 }
 del S, T
 

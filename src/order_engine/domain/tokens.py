@@ -75,6 +75,25 @@ class TokenRegistry:
     def by_mint(self, mint: str) -> Token:
         return self._by_mint[mint]
 
+    def lookup(self, mint: str) -> Token:
+        """The token of ``mint``, or, for a mint not known (yet: a sniper's token
+        before its pool launches), a stand-in named by the address, decimals 0."""
+        return self._by_mint.get(mint) or Token(mint, mint, 0)
+
+    def knows(self, mint: str) -> bool:
+        return mint in self._by_mint
+
+    def register(self, token: Token) -> Token:
+        """Learn a token launched after start-up; the one already known under its
+        mint wins. A symbol already taken keeps its token: the newcomer answers to
+        its mint (symbols are not unique on chain, mints are)."""
+        known = self._by_mint.get(token.mint)
+        if known is not None:
+            return known
+        self._by_mint[token.mint] = token
+        self._by_symbol.setdefault(token.symbol.upper(), token)
+        return token
+
     def symbols(self) -> list[str]:
         return sorted(self._by_symbol)
 

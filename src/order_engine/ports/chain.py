@@ -62,6 +62,25 @@ class TransactionResult:
     logs: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class LogsNotice:
+    """A landed transaction that named a followed address, as ``logsSubscribe``
+    (``mentions``) notifies it: signature, slot, error name and program logs."""
+
+    signature: str
+    slot: int
+    err: str | None
+    logs: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class PrioritizationFee:
+    """One entry of ``getRecentPrioritizationFees``: micro-lamports per compute unit."""
+
+    slot: int
+    prioritization_fee: int
+
+
 class BlockhashNotFound(TransientError):
     """The transaction's blockhash is unknown or older than the validity window."""
 
@@ -125,8 +144,33 @@ class Chain(Protocol):
         """
         ...
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        """The block height as soon as it exceeds ``height`` (a client that needs the
+        cluster to reach a point: a pool's open time), or after at most
+        ``timeout_s``, whatever it is then. Unlike ``wait_for_slot`` this counts
+        as work for a simulated clock that runs only while someone waits for it.
+        A polling client polls ``getBlockHeight``."""
+        ...
+
     async def get_transaction(self, signature: str) -> TransactionResult | None: ...
 
     async def get_multiple_accounts(self, pubkeys: Sequence[str]) -> list[bytes | None]:
         """Raw account data, ``None`` for accounts that do not exist."""
+        ...
+
+    async def get_recent_prioritization_fees(
+        self, accounts: Sequence[str] = ()
+    ) -> list[PrioritizationFee]:
+        """Per recent slot, the compute-unit price a transaction locking ``accounts``
+        had to pay (``getRecentPrioritizationFees``), oldest first."""
+        ...
+
+    async def logs_mentioning(
+        self, address: str, *, after: str | None, timeout_s: float
+    ) -> list[LogsNotice]:
+        """Transactions that landed naming ``address`` after the one signed ``after``
+        (all of them with ``None``), oldest first; when there are none yet, waits up
+        to ``timeout_s`` for the next (``logsSubscribe`` with ``mentions``). A
+        client that can only poll asks once (``getSignaturesForAddress`` with
+        ``until``, then ``getTransaction`` for the logs) and waits ``timeout_s``."""
         ...

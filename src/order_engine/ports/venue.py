@@ -32,6 +32,14 @@ class Venue(Protocol):
         """
         ...
 
+    async def read_pool(self, pool_id: str, input_mint: str, output_mint: str) -> PoolSnapshot:
+        """One listed pool's state from its accounts alone: the chain's round trips,
+        without the venue API/SDK latency ``snapshots`` pays, for a caller that
+        already knows the pool (one just seen created on chain). Raises
+        ``KeyError`` for a pool this venue does not list, ``TransientError`` when
+        the accounts cannot be read."""
+        ...
+
     def swap_instruction(self, quote: PoolQuote, *, owner: Pubkey, min_out: int) -> Instruction:
         """The venue program's swap-exact-in instruction for one leg."""
         ...

@@ -35,6 +35,7 @@ from order_engine.sim import genesis
 from order_engine.sim.chain import SimChain, SlotDriver
 from order_engine.sim.cluster import Cluster, ClusterParams
 from order_engine.sim.faults import FaultConfig, Faults, Latency
+from order_engine.sim.launches import LaunchedPool, Launchpad
 from order_engine.sim.ledger import Ledger
 from order_engine.sim.market import Market, MarketParams, PoolView
 
@@ -62,6 +63,9 @@ class SimConfig:
     # wall time while a transaction is pending or a signature watched (the
     # engine's setting); without, only status polls and tests advance slots.
     zero_scale_slot_s: float | None = None
+    # Background launches: on average one new token and pool every this many
+    # slots (0: none), so that a launch listener has something to watch.
+    launch_every_slots: int = 0
 
 
 class Simulator:
@@ -126,7 +130,33 @@ class Simulator:
         if cfg.market_moves:
             self.cluster.on_slot(self.market.on_slot)
             self.cluster.before_access(self.market.touch)
+        self.launched: list[LaunchedPool] = []
+        self.launchpad = Launchpad(self.cluster, self.ledger, seed=self.seed, on_pool=self._listed)
+        if cfg.launch_every_slots > 0:
+            self._launch_rng = random.Random(f"{self.seed}:launches")
+            self.cluster.on_slot(self._maybe_launch)
         self._ticker: asyncio.Task[None] | None = None
+
+    def _listed(self, launched: LaunchedPool) -> None:
+        """A new pool is published in the pool list, as the venues' pool APIs list
+        new pools, and the in-process venue clients can route through it."""
+        self.launched.append(launched)
+        self.pools.append(launched.listing)
+        for venue in self.venues:
+            add = getattr(venue, "add_pool", None)
+            if add is not None:
+                add(launched.listing)
+
+    def _maybe_launch(self, _env: object) -> None:
+        if self._launch_rng.random() * self.config.launch_every_slots < 1:
+            launched = self.launchpad.random_launch(self._launch_rng)
+            log.info(
+                "sim_background_launch",
+                venue=launched.listing.venue,
+                pool=launched.listing.address,
+                symbol=launched.listing.symbol,
+                slot=launched.slot,
+            )
 
     # --- the factory's contract --------------------------------------------------------
 

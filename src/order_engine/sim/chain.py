@@ -15,10 +15,13 @@ import contextlib
 from collections.abc import Sequence
 
 import structlog
+from solders.pubkey import Pubkey
 
 from order_engine.domain.errors import EngineError
 from order_engine.ports.chain import (
     Blockhash,
+    LogsNotice,
+    PrioritizationFee,
     SendTimeout,
     SignatureStatus,
     TransactionResult,
@@ -197,6 +200,26 @@ class SimChain:
             with contextlib.suppress(ValueError):
                 self._slot_waiters.remove(waiter)
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        if self.cluster.block_height() > height or timeout_s <= 0:
+            return self.cluster.block_height()
+        passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def reached() -> None:
+            if not passed.done():
+                passed.set_result(None)
+
+        # A height someone waits for is work: the slot driver runs until it passes.
+        self.cluster.when_height_passes(height, reached)
+        self._wake()
+        try:
+            await asyncio.wait_for(passed, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.cluster.forget_height(height, reached)
+        return self.cluster.block_height()
+
     def _wake(self) -> None:
         if self.driver is not None:
             self.driver.wake()
@@ -210,3 +233,35 @@ class SimChain:
         await self.latency.rpc()
         self.faults.check("getMultipleAccounts", account_read=True)
         return self.cluster.accounts(pubkeys)
+
+    async def get_recent_prioritization_fees(
+        self, accounts: Sequence[str] = ()
+    ) -> list[PrioritizationFee]:
+        await self.latency.rpc()
+        self.faults.check("getRecentPrioritizationFees")
+        return self.cluster.recent_prioritization_fees(Pubkey.from_string(a) for a in accounts)
+
+    async def logs_mentioning(
+        self, address: str, *, after: str | None, timeout_s: float
+    ) -> list[LogsNotice]:
+        # A subscription, not a poll: no RPC latency or faults per notification.
+        key = Pubkey.from_string(address)
+        self.cluster.index(key)
+        found = self.cluster.mentions(key, after)
+        if found or timeout_s <= 0:
+            return found
+        loop = asyncio.get_running_loop()
+        notified: asyncio.Future[None] = loop.create_future()
+
+        def deliver(_notice: LogsNotice) -> None:
+            if not notified.done():
+                notified.set_result(None)
+
+        self.cluster.when_mentioned(key, deliver)
+        try:
+            await asyncio.wait_for(notified, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            self.cluster.forget_mention(key, deliver)
+        return self.cluster.mentions(key, after)

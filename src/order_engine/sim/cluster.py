@@ -19,8 +19,8 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from solders.hash import Hash
@@ -31,6 +31,8 @@ from order_engine.ports.chain import (
     Blockhash,
     BlockhashNotFound,
     Commitment,
+    LogsNotice,
+    PrioritizationFee,
     SignatureStatus,
     TransactionRejected,
     TransactionResult,
@@ -46,6 +48,7 @@ from order_engine.sim.runtime import (
 )
 
 GENESIS_UNIX_TIMESTAMP = 1_735_689_600  # 2025-01-01T00:00:00Z
+PRIORITIZATION_FEE_SLOTS = 150  # what a node's prioritization-fee cache holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,16 @@ class Cluster:
         self._confirming: dict[int, list[str]] = {}
         self._at_height: dict[int, list[Callable[[], None]]] = {}
         self._settled_at = 0  # the slot by which every landed transaction is confirmed
+        # logsSubscribe / getSignaturesForAddress, for the addresses someone follows
+        # (``index``): the transactions that named them, in landing order, and the
+        # callbacks waiting for the next one.
+        self._mentions: dict[Pubkey, list[LogsNotice]] = {}
+        self._mention_watchers: dict[Pubkey, list[Callable[[LogsNotice], None]]] = {}
+        # getRecentPrioritizationFees: per recent slot, the compute-unit price and
+        # account keys of every transaction that landed in it.
+        self._slot_fees: deque[tuple[int, list[tuple[int, frozenset[Pubkey]]]]] = deque(
+            maxlen=PRIORITIZATION_FEE_SLOTS
+        )
         self._new_blockhash()
 
     # --- time --------------------------------------------------------------------------
@@ -223,6 +236,8 @@ class Cluster:
 
     def _land(self, env: Env) -> None:
         limit = self.params.blockhash_validity_slots
+        # The leader schedules by fee: the highest compute-unit price runs first, so
+        # of two swaps on one pool in one slot the higher bidder gets the better price.
         queue = sorted(self._pending.values(), key=lambda t: (-t.plan.cu_price, t.arrival))
         for pending in queue:
             signature = pending.plan.signature
@@ -236,13 +251,102 @@ class Cluster:
             del self._pending[signature]
             if execution is None:
                 continue  # the payer can no longer pay the fee: dropped by the leader
-            low, high = self.params.confirm_delay_slots
-            delay = self._rng.randint(low, high)
-            self._landed[signature] = Landed(env.slot, env.slot + delay, execution, pending.raw)
-            self.executions[signature] += 1
-            self._settled_at = max(self._settled_at, env.slot + delay)
-            if signature in self._watchers:
-                self._confirming.setdefault(env.slot + delay, []).append(signature)
+            self._record_landed(env, pending.plan, pending.raw, execution)
+
+    def _record_landed(self, env: Env, plan: TxPlan, raw: bytes, execution: Execution) -> Landed:
+        signature = plan.signature
+        low, high = self.params.confirm_delay_slots
+        delay = self._rng.randint(low, high)
+        landed = Landed(env.slot, env.slot + delay, execution, raw)
+        self._landed[signature] = landed
+        self.executions[signature] += 1
+        self._settled_at = max(self._settled_at, env.slot + delay)
+        if signature in self._watchers:
+            self._confirming.setdefault(env.slot + delay, []).append(signature)
+        if not self._slot_fees or self._slot_fees[-1][0] != env.slot:
+            self._slot_fees.append((env.slot, []))
+        self._slot_fees[-1][1].append((plan.cu_price, frozenset(plan.keys)))
+        self._announce(plan, landed)
+        return landed
+
+    def land_now(self, raw: bytes) -> Landed:
+        """Execute ``raw`` at once, in the current slot, as the leader's own
+        transaction (the simulator's launches: the caller learns the slot its pool
+        was created in). Same checks as ``send``; the status cache applies."""
+        plan = prepare(raw)
+        done = self._landed.get(plan.signature)
+        if done is not None:
+            return done
+        if self._blockhash_slot(plan.blockhash) is None:
+            raise BlockhashNotFound(f"blockhash {plan.blockhash} not found")
+        self._accessing(plan.keys)
+        execution = execute(self.ledger, plan, self.env())
+        if execution is None:
+            raise TransactionRejected(
+                f"transaction rejected: InsufficientFundsForFee: payer {plan.payer} cannot "
+                f"pay {plan.fee} lamports",
+                reason=INSUFFICIENT_FUNDS_FOR_FEE,
+            )
+        return self._record_landed(self.env(), plan, raw, execution)
+
+    # --- logsSubscribe and prioritization fees -------------------------------------------
+
+    def index(self, address: Pubkey) -> None:
+        """Keep, from now on, the transactions that name ``address`` (what
+        ``mentions`` and ``getSignaturesForAddress`` answer from)."""
+        self._mentions.setdefault(address, [])
+
+    def _announce(self, plan: TxPlan, landed: Landed) -> None:
+        if not self._mentions:
+            return
+        notice: LogsNotice | None = None
+        for key in plan.keys:
+            seen = self._mentions.get(key)
+            if seen is None:
+                continue
+            e = landed.execution
+            notice = notice or LogsNotice(plan.signature, landed.slot, e.err, e.logs)
+            seen.append(notice)
+            for callback in self._mention_watchers.pop(key, ()):
+                callback(notice)
+
+    def mentions(self, address: Pubkey, after: str | None = None) -> list[LogsNotice]:
+        """Landed transactions that named ``address`` (an indexed one), oldest first;
+        with ``after``, only those that landed after that signature."""
+        seen = self._mentions.get(address, [])
+        if after is None:
+            return list(seen)
+        for at in range(len(seen) - 1, -1, -1):
+            if seen[at].signature == after:
+                return seen[at + 1 :]
+        return list(seen)
+
+    def when_mentioned(self, address: Pubkey, callback: Callable[[LogsNotice], None]) -> None:
+        """Call ``callback`` with the next transaction naming ``address`` (logsSubscribe)."""
+        self.index(address)
+        self._mention_watchers.setdefault(address, []).append(callback)
+
+    def forget_mention(self, address: Pubkey, callback: Callable[[LogsNotice], None]) -> None:
+        callbacks = self._mention_watchers.get(address)
+        if callbacks is not None and callback in callbacks:
+            callbacks.remove(callback)
+
+    def recent_prioritization_fees(
+        self, accounts: Iterable[Pubkey] = ()
+    ) -> list[PrioritizationFee]:
+        """``getRecentPrioritizationFees``: per recent slot with landed transactions,
+        the lowest compute-unit price that landed, or, given ``accounts``, the
+        lowest that landed while naming each of them (the highest of those): what a
+        transaction locking all of them had to pay in that slot."""
+        wanted = frozenset(accounts)
+        fees: list[PrioritizationFee] = []
+        for slot, landed in self._slot_fees:
+            block_min = min(price for price, _ in landed)
+            per_account = [
+                min((price for price, keys in landed if key in keys), default=0) for key in wanted
+            ]
+            fees.append(PrioritizationFee(slot, max([block_min, *per_account])))
+        return fees
 
     # --- subscriptions -----------------------------------------------------------------
 

@@ -28,8 +28,9 @@ from order_engine.dex import raydium_cpmm as cpmm
 from order_engine.dex import spl
 from order_engine.ports.chain import TokenBalance, TransactionRejected
 from order_engine.sim.builtins import BUILTINS, Env, Handler, Invocation, Ix
+from order_engine.sim.launch_programs import cpmm_program, dlmm_program
 from order_engine.sim.ledger import Ledger, ProgramError
-from order_engine.sim.venue_programs import meteora_dlmm, raydium_amm_v4, raydium_cpmm
+from order_engine.sim.venue_programs import raydium_amm_v4
 
 DEFAULT_CU_PER_INSTRUCTION = 200_000
 MAX_CU_LIMIT = 1_400_000
@@ -37,8 +38,8 @@ MAX_CU_LIMIT = 1_400_000
 PROGRAMS: dict[Pubkey, Handler] = {
     **BUILTINS,
     amm.PROGRAM_ID: raydium_amm_v4,
-    cpmm.PROGRAM_ID: raydium_cpmm,
-    dlmm.PROGRAM_ID: meteora_dlmm,
+    cpmm.PROGRAM_ID: cpmm_program,  # swap_base_input, initialize
+    dlmm.PROGRAM_ID: dlmm_program,  # swap, initialize_lb_pair, bin arrays, liquidity
 }
 
 

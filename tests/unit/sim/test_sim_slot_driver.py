@@ -99,3 +99,13 @@ def test_a_pool_read_lazily_is_in_the_state_eager_per_slot_flow_would_have_left_
     assert lazy.pool_view(amm) == eager.pool_view(amm)
     assert lazy.pool_view(dlmm) == eager.pool_view(dlmm)
     assert lazy.market.trades == eager.market.trades > 0
+
+
+async def test_a_block_height_someone_waits_for_is_work_for_the_slot_driver() -> None:
+    sim = build_simulator(quiet_config(zero_scale_slot_s=0.001))
+    start = sim.cluster.slot
+
+    reached = await sim.chain.wait_for_block_height(start + 3, 5.0)
+
+    assert reached == start + 4
+    await sim.stop()

@@ -47,6 +47,8 @@ from order_engine.ports.chain import (
     Blockhash,
     BlockhashNotFound,
     Commitment,
+    LogsNotice,
+    PrioritizationFee,
     RateLimited,
     SendTimeout,
     SignatureStatus,
@@ -238,6 +240,16 @@ class RpcChain:
                 return slot
             await asyncio.sleep(min(left, SLOT_POLL_S))
 
+    async def wait_for_block_height(self, height: int, timeout_s: float) -> int:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.0)
+        while True:
+            current = await self.get_block_height()
+            left = deadline - loop.time()
+            if current > height or left <= 0:
+                return current
+            await asyncio.sleep(min(left, SLOT_POLL_S))
+
     async def get_transaction(self, signature: str) -> TransactionResult | None:
         config = {"encoding": "base64", "maxSupportedTransactionVersion": 0, **CONFIRMED}
         result = await self.read("getTransaction", [signature, config])
@@ -262,6 +274,39 @@ class RpcChain:
                 raise RpcUnavailable(f"getMultipleAccounts: unexpected result: {exc!r}") from exc
         return datas
 
+    async def get_recent_prioritization_fees(
+        self, accounts: Sequence[str] = ()
+    ) -> list[PrioritizationFee]:
+        result = await self.read("getRecentPrioritizationFees", [list(accounts)])
+        try:
+            fees = [PrioritizationFee(int(f["slot"]), int(f["prioritizationFee"])) for f in result]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RpcUnavailable(
+                f"getRecentPrioritizationFees: unexpected result: {exc!r}"
+            ) from exc
+        return sorted(fees, key=lambda f: f.slot)
+
+    async def logs_mentioning(
+        self, address: str, *, after: str | None, timeout_s: float
+    ) -> list[LogsNotice]:
+        # Over HTTP there is no subscription: the signatures since ``after`` (newest
+        # first, so reversed), then each one's logs. A transaction is listed once it
+        # is confirmed, when getTransaction can return it.
+        config: dict[str, Any] = {**CONFIRMED, "limit": 1000}
+        if after is not None:
+            config["until"] = after
+        listed = await self.read("getSignaturesForAddress", [address, config])
+        found: list[LogsNotice] = []
+        for entry in reversed(listed):
+            signature = str(entry["signature"])
+            result = await self.get_transaction(signature)
+            if result is None:
+                break  # not retrievable yet: the next look starts here again
+            found.append(LogsNotice(signature, result.slot, result.err, result.logs))
+        if not found and timeout_s > 0:
+            await asyncio.sleep(timeout_s)
+        return found
+
     # --- beyond the port: funding and identification --------------------------------------
 
     async def get_version(self) -> dict[str, Any]:
@@ -284,6 +329,18 @@ class RpcChain:
 
     async def request_airdrop(self, owner: Pubkey, lamports: int) -> str:
         return str(await self.read("requestAirdrop", [str(owner), lamports]))
+
+    async def sim_launch(self, method: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """The chain process's ``simCreateToken`` / ``simCreatePool``; a refusal is a
+        ``ValueError`` with the chain's message."""
+        try:
+            return dict(await self.call(method, [spec]))
+        except JsonRpcError as exc:
+            if exc.code == wire.INVALID_PARAMS:
+                raise ValueError(exc.message) from None
+            raise RpcUnavailable(str(exc)) from exc
+        except NoAnswer as exc:
+            raise RpcUnavailable(str(exc)) from exc
 
     async def sim_airdrop_tokens(self, owner: Pubkey, mint: str, amount: int) -> str:
         """The simulator's non-standard token faucet (``simAirdropTokens``)."""

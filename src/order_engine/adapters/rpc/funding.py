@@ -16,8 +16,11 @@ from solders.pubkey import Pubkey
 from order_engine.adapters.rpc import wire
 from order_engine.adapters.rpc.chain import RpcChain, RpcUnavailable, wait_until_settled
 from order_engine.adapters.venues.listing import PoolListing
+from order_engine.app.launches import CreatedPool
 from order_engine.dex.spl import associated_token_address
+from order_engine.dex.token_accounts import decode_mint
 from order_engine.domain.errors import EngineError, TransientError
+from order_engine.domain.tokens import Token
 
 log = structlog.get_logger(__name__)
 
@@ -130,3 +133,59 @@ async def _request_shortfalls(
             airdrop = await _retrying(drop, deadline)
             requested.append(airdrop)
     return requested
+
+
+class RpcLaunches:
+    """``app.launches.SimLaunches`` over the chain process's launch methods."""
+
+    def __init__(self, chain: RpcChain) -> None:
+        self.chain = chain
+
+    async def create_token(
+        self,
+        symbol: str,
+        decimals: int,
+        supply: int,
+        *,
+        mint_authority_revoked: bool,
+        freeze_authority_revoked: bool,
+    ) -> Token:
+        made = await self.chain.sim_launch(
+            "simCreateToken",
+            {
+                "symbol": symbol,
+                "decimals": decimals,
+                "supply": supply,
+                "mintAuthorityRevoked": mint_authority_revoked,
+                "freezeAuthorityRevoked": freeze_authority_revoked,
+            },
+        )
+        return Token(str(made["symbol"]), str(made["mint"]), int(made["decimals"]))
+
+    async def mint_decimals(self, mint: str) -> int:
+        (data,) = await self.chain.get_multiple_accounts([mint])
+        if data is None:
+            raise ValueError(f"{mint} is not an account on this cluster")
+        return decode_mint(data).decimals
+
+    async def create_pool(
+        self, venue: str, base_mint: str, quote_mint: str, base_amount: int, quote_amount: int
+    ) -> CreatedPool:
+        made = await self.chain.sim_launch(
+            "simCreatePool",
+            {
+                "venue": venue,
+                "baseMint": base_mint,
+                "quoteMint": quote_mint,
+                "baseAmount": base_amount,
+                "quoteAmount": quote_amount,
+            },
+        )
+        return CreatedPool(
+            str(made["venue"]),
+            str(made["pool"]),
+            int(made["slot"]),
+            str(made["signature"]),
+            base_mint,
+            quote_mint,
+        )

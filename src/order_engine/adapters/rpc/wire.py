@@ -123,6 +123,14 @@ SIM_CUSTOM_ERRORS: tuple[str, ...] = (
     "MathOverflow",
     "InvalidBinArray",
     "InsufficientOutAmount",  # appended: codes are positions, so existing ones keep theirs
+    # Pool creation (sim/launch_programs.py)
+    "AccountNotInitialized",
+    "ConstraintAssociated",
+    "InitLpAmountTooLess",
+    "ExceededBinSlippageTolerance",
+    "InvalidBinId",
+    "InvalidBinStep",
+    "InvalidPosition",
 )
 _CODE_BY_NAME = {name: SIM_ERROR_BASE + i for i, name in enumerate(SIM_CUSTOM_ERRORS)}
 _NAME_BY_CODE = {code: name for name, code in _CODE_BY_NAME.items()}

@@ -26,6 +26,15 @@ class PoolBook:
         self.by_address = {p.address: p for p in self.pools}
         self._pairs = {frozenset((p.mint_a, p.mint_b)) for p in self.pools}
 
+    def add(self, listing: PoolListing) -> bool:
+        """Learn a new pool (a launch seen on chain); ``False`` if known or not ours."""
+        if listing.venue != self.venue or listing.address in self.by_address:
+            return False
+        self.pools.append(listing)
+        self.by_address[listing.address] = listing
+        self._pairs.add(frozenset((listing.mint_a, listing.mint_b)))
+        return True
+
     def has_pool(self, mint_a: str, mint_b: str) -> bool:
         return mint_a != mint_b and frozenset((mint_a, mint_b)) in self._pairs
 

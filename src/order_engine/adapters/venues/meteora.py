@@ -69,12 +69,31 @@ class MeteoraVenue:
     def has_pool(self, mint_a: str, mint_b: str) -> bool:
         return self._book.has_pool(mint_a, mint_b)
 
+    def add_pool(self, pool: PoolListing) -> bool:
+        """Route through a pair created after start-up (``LaunchWatcher``)."""
+        if not self._book.add(pool):
+            return False
+        self._keys[pool.address] = dlmm_keys(pool)
+        return True
+
     async def snapshots(self, input_mint: str, output_mint: str) -> list[PoolSnapshot]:
         pools = self._book.for_pair(input_mint, output_mint)
         if not pools:
             return []
         if self._delay is not None:
             await self._delay()
+        return await self._read(pools, input_mint, output_mint)
+
+    async def read_pool(self, address: str, input_mint: str, output_mint: str) -> PoolSnapshot:
+        """One pool's snapshot from its accounts alone: the chain's round trips, not
+        the venue SDK's quote latency (a launch listener that decoded the pool from
+        the chain already reads it this way)."""
+        (snapshot,) = await self._read([self._book.get(address)], input_mint, output_mint)
+        return snapshot
+
+    async def _read(
+        self, pools: list[PoolListing], input_mint: str, output_mint: str
+    ) -> list[PoolSnapshot]:
         first = await self._chain.get_multiple_accounts(
             [*(p.address for p in pools), str(CLOCK_SYSVAR_ID)]
         )

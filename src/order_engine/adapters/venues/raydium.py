@@ -54,12 +54,34 @@ class RaydiumVenue:
     def has_pool(self, mint_a: str, mint_b: str) -> bool:
         return self._book.has_pool(mint_a, mint_b)
 
+    def add_pool(self, pool: PoolListing) -> bool:
+        """Route through a pool created after start-up (``LaunchWatcher``)."""
+        if pool.kind not in (KIND_AMM_V4, KIND_CPMM) or not self._book.add(pool):
+            return False
+        if pool.kind == KIND_AMM_V4:
+            self._amm_keys[pool.address] = amm_v4_keys(pool)
+        else:
+            self._cpmm_keys[pool.address] = cpmm_keys(pool)
+        return True
+
     async def snapshots(self, input_mint: str, output_mint: str) -> list[PoolSnapshot]:
         pools = self._book.for_pair(input_mint, output_mint)
         if not pools:
             return []
         if self._delay is not None:
             await self._delay()
+        return await self._read(pools, input_mint, output_mint)
+
+    async def read_pool(self, address: str, input_mint: str, output_mint: str) -> PoolSnapshot:
+        """One pool's snapshot from its accounts alone: the chain's round trips, not
+        the venue SDK's quote latency (a launch listener that decoded the pool from
+        the chain already reads it this way)."""
+        (snapshot,) = await self._read([self._book.get(address)], input_mint, output_mint)
+        return snapshot
+
+    async def _read(
+        self, pools: list[PoolListing], input_mint: str, output_mint: str
+    ) -> list[PoolSnapshot]:
         wanted: list[str] = []
         for pool in pools:
             wanted += _state_accounts(pool)

@@ -117,6 +117,8 @@ class RpcMethods:
             "getMultipleAccounts": self.get_multiple_accounts,
             "getBalance": self.get_balance,
             "getTokenAccountBalance": self.get_token_account_balance,
+            "getSignaturesForAddress": self.get_signatures_for_address,
+            "getRecentPrioritizationFees": self.get_recent_prioritization_fees,
             "getHealth": lambda _p: "ok",
             "getVersion": lambda _p: VERSION,
             "requestAirdrop": self.request_airdrop,
@@ -214,6 +216,52 @@ class RpcMethods:
                 }
             )
         return self.context(values)
+
+    def get_signatures_for_address(self, params: Params) -> Any:
+        """Newest first, down to (not including) ``until``; at ``confirmed`` (the
+        default here) only confirmed transactions. The simulator keeps this history
+        only for the addresses it indexes (the launch witnesses, ``Cluster.index``)."""
+        address = _pubkey(_arg(params, 0, str, "an account address"))
+        config = _config(params, 1)
+        limit = config.get("limit", 1000)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise _invalid(f"Invalid params: limit must be in 1..1000, got {limit!r}")
+        until = config.get("until")
+        processed = config.get("commitment") == Commitment.PROCESSED.value
+        found: list[Any] = []
+        for notice in reversed(self.cluster.mentions(address)):
+            if notice.signature == until:
+                break
+            (status,) = self.cluster.signature_statuses([notice.signature])
+            landed = self.cluster.landed(notice.signature)
+            if status is None or landed is None:
+                continue
+            if status.confirmation_status is Commitment.PROCESSED and not processed:
+                continue
+            found.append(
+                {
+                    "signature": notice.signature,
+                    "slot": notice.slot,
+                    "err": _err_json(landed),
+                    "memo": None,
+                    "blockTime": GENESIS_UNIX_TIMESTAMP
+                    + int(notice.slot * self.cluster.params.slot_seconds),
+                    "confirmationStatus": status.confirmation_status.value,
+                }
+            )
+            if len(found) == limit:
+                break
+        return found
+
+    def get_recent_prioritization_fees(self, params: Params) -> Any:
+        accounts = _arg(params, 0, list, "a list of account addresses") if params else []
+        if len(accounts) > 128:
+            raise _invalid("Too many inputs provided; max 128")
+        keys = [_pubkey(a) for a in accounts]
+        return [
+            {"slot": fee.slot, "prioritizationFee": fee.prioritization_fee}
+            for fee in self.cluster.recent_prioritization_fees(keys)
+        ]
 
     def get_transaction(self, params: Params) -> Any:
         signature = _arg(params, 0, str, "a signature")

@@ -47,6 +47,7 @@ from order_engine.ports.chain import RateLimited
 from order_engine.sim import Simulator
 from order_engine.sim.faults import RpcUnavailable
 from order_engine.sim.rpc.faucet import Faucet
+from order_engine.sim.rpc.launch_methods import launch_methods
 from order_engine.sim.rpc.methods import RpcFailure, RpcMethods
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,8 @@ FAULTY_METHODS = frozenset(
         "getAccountInfo",
         "getBalance",
         "getTokenAccountBalance",
+        "getSignaturesForAddress",
+        "getRecentPrioritizationFees",
     }
 )
 ACCOUNT_READS = frozenset({"getMultipleAccounts", "getAccountInfo"})
@@ -91,11 +94,13 @@ class ChainRpc:
         self.latency = sim.chain.latency
         self.faucet = Faucet(sim.cluster, sim.seed)
         self.methods = RpcMethods(sim.cluster, self.faucet)
+        self.methods.table.update(launch_methods(sim.launchpad))
         self.driver = sim.driver
-        self._pools = orjson.dumps({"pools": [wire.listing_to_json(p) for p in sim.pools]})
 
     async def pools(self, _request: web.Request) -> web.Response:
-        return web.Response(body=self._pools, content_type=JSON)
+        # Launched pools join the list, as the venues' pool APIs list new pools.
+        body = orjson.dumps({"pools": [wire.listing_to_json(p) for p in self.sim.pools]})
+        return web.Response(body=body, content_type=JSON)
 
     async def health(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")

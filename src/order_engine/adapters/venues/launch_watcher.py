@@ -15,7 +15,6 @@ then on, and the token registry knows its mints.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 
 import structlog
@@ -171,9 +170,9 @@ class LaunchWatcher:
         finally:
             for task in waits:
                 task.cancel()
-            for task in waits:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # gather, not a suppressed await per task: a cancellation of this look
+            # itself (the engine stopping) must still propagate.
+            await asyncio.gather(*waits, return_exceptions=True)
         return found
 
     async def _read(

@@ -324,3 +324,46 @@ async def test_a_limit_order_submitted_over_a_websocket_streams_open_and_then_it
     assert rest.statuses == ["cancelled"]
     assert rest.close_code == 1000
     assert len(await engine.repo.events(uuid.UUID(order_id))) == 3
+
+
+async def test_two_sweepers_racing_over_the_same_due_orders_expire_each_exactly_once(
+    tmp_path: Path, backend_overrides: dict[str, Any]
+) -> None:
+    settings = engine_settings(tmp_path, **backend_overrides)
+    async with running_engine(settings, workers=False) as engine:
+        placed = [
+            await engine.orders.submit(
+                engine.orders.validate(
+                    "SOL",
+                    "USDC",
+                    "0.1",
+                    kind=LIMIT,
+                    options=OrderOptions(limit_price="1000000", expires_in_s=1),
+                )
+            )
+            for _ in range(30)
+        ]
+        not_due = await engine.orders.submit(
+            engine.orders.validate(
+                "SOL", "USDC", "0.1", kind=LIMIT, options=OrderOptions(limit_price="1000000")
+            )
+        )
+        other = WaitingOrders(
+            repo=engine.repo,
+            store=engine.waiting.store,
+            bus=engine.bus,
+            queue=engine.queue,
+            clock=engine.orders.clock,
+            worker_id="other-sweeper",
+        )
+        await asyncio.sleep(1.1)
+        counts = await asyncio.gather(engine.waiting.expire_due(), other.expire_due())
+        assert sum(counts) == len(placed), counts
+        for order in placed:
+            statuses = [e.status for e in await engine.repo.events(order.id)]
+            assert statuses == [OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.EXPIRED]
+        assert await engine.waiting.expire_due() == 0
+        current = await engine.repo.get(not_due.id)
+        assert current is not None
+        assert current.status is OrderStatus.OPEN
+        assert (await engine.waiting.store.count_open())[LIMIT] == 1

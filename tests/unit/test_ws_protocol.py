@@ -9,7 +9,7 @@ import pytest
 from uvicorn.protocols.websockets import websockets_sansio_impl
 
 from order_engine.cli.serving import server_limits
-from order_engine.cli.ws_protocol import Coalesced, Gate, Inbox, LeanWebSocketProtocol
+from order_engine.cli.ws_protocol import Gate, Inbox, LeanWebSocketProtocol
 from order_engine.settings import Settings
 
 
@@ -89,51 +89,3 @@ async def test_a_gate_holds_waiters_while_closed_and_lets_them_all_through_when_
         await cancelled
     gate.set()
     assert gate.is_set()
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str) -> str:
-        return f"info:{name}"
-
-
-async def test_frames_sent_in_one_turn_reach_the_kernel_as_one_write_in_order() -> None:
-    inner = _Transport()
-    coalesced = Coalesced(inner, asyncio.get_running_loop())
-    for frame in (b"routing", b"building", b"submitted"):
-        coalesced.write(frame)
-    assert inner.writes == []
-    await asyncio.sleep(0)
-    assert inner.writes == [b"routingbuildingsubmitted"]
-    coalesced.write(b"confirmed")
-    coalesced.write(b"close")
-    coalesced.close()  # a close sends what is pending first
-    assert inner.writes[-1] == b"confirmedclose"
-    assert inner.closed
-    await asyncio.sleep(0)  # the turn's own flush finds nothing left
-    assert len(inner.writes) == 2
-    assert coalesced.get_extra_info("peername") == "info:peername"
-
-
-async def test_an_aborted_transport_drops_what_was_pending() -> None:
-    inner = _Transport()
-    coalesced = Coalesced(inner, asyncio.get_running_loop())
-    coalesced.write(b"frame")
-    coalesced.abort()
-    await asyncio.sleep(0)
-    assert inner.writes == []

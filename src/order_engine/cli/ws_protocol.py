@@ -14,12 +14,7 @@ class this one saves about 7 KB per open socket:
   are ``Inbox`` and ``Gate``, a few slots each, whose deque and waiter lists
   exist only while something waits.
 
-It also bounds each socket's kernel send buffer (``WS_SEND_BUFFER_BYTES``), and
-joins the frames a socket sends in one turn of the event loop into one write
-(``Coalesced``): an order's routing, building and submitted events arrive
-together, and its confirmed event comes with the close, so an order's stream
-costs four writes to the kernel instead of seven. On loopback each write is
-the whole TCP send path, about 40 us under load.
+It also bounds each socket's kernel send buffer (``WS_SEND_BUFFER_BYTES``).
 Everything else is uvicorn's. The subclass relies on uvicorn's attribute names
 (``request``, ``response``, ``queue``, ``writable``) and on the methods it calls
 on the last two; ``tests/unit/test_ws_protocol.py`` fails if an upgrade of
@@ -126,41 +121,6 @@ class Gate:
         return True
 
 
-class Coalesced:
-    """A transport whose writes of one turn of the event loop go out as one write, at
-    the start of the next turn (or at once when the transport is closed)."""
-
-    __slots__ = ("_inner", "_loop", "_pending")
-
-    def __init__(self, inner: Any, loop: asyncio.AbstractEventLoop) -> None:
-        self._inner = inner
-        self._loop = loop
-        self._pending: list[bytes] | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._pending is None:
-            self._pending = [data]
-            self._loop.call_soon(self.flush)
-        else:
-            self._pending.append(data)
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self._inner.is_closing():
-            self._inner.write(b"".join(pending))
-
-    def close(self) -> None:
-        self.flush()
-        self._inner.close()
-
-    def abort(self) -> None:
-        self._pending = None
-        self._inner.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     send_buffer_bytes = 0  # SO_SNDBUF for the socket; 0 leaves the kernel's autotuning
 
@@ -178,7 +138,6 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             # bounded buffer even starts to fill (and it is closed with 4008).
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
-        self.transport = Coalesced(transport, self.loop)  # type: ignore[assignment]
 
     async def send(self, message: Any) -> None:
         await super().send(message)

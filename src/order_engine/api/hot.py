@@ -52,8 +52,8 @@ class EngineApp(FastAPI):
             BodySizeLimit(self._post, max_bytes=max_body_bytes, timeout_s=body_timeout_s)
         )
         # A routed socket also keeps every frame and scope copy of that path alive for
-        # as long as it is open: about 11 KB of each idle account-stream socket's 40
-        # (docs/performance.md, "Where an open socket's bytes go").
+        # as long as it is open: about 12 KB of each idle account-stream socket's 38
+        # (docs/performance.md, "Memory: an open socket and an order in flight").
         self._hot_sockets = {
             EXECUTE_PATH: guarded(self._socket(order_socket)),
             STREAM_PATH: guarded(self._socket(account_socket)),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import pickle
+import subprocess
+import sys
 
 import pytest
 from uvicorn.protocols.websockets import websockets_sansio_impl
@@ -89,3 +92,14 @@ async def test_a_gate_holds_waiters_while_closed_and_lets_them_all_through_when_
         await cancelled
     gate.set()
     assert gate.is_set()
+
+
+def test_the_served_protocol_class_pickles_for_the_reloader() -> None:
+    # `serve --reload` pickles uvicorn's config, protocol class included, into its
+    # worker process, a fresh interpreter that must find the class by name.
+    cls = server_limits(Settings(ws_send_buffer_bytes=12345))["ws"]
+    load = "import pickle, sys; print(pickle.load(sys.stdin.buffer).send_buffer_bytes)"
+    worker = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", load], input=pickle.dumps(cls), capture_output=True, check=True
+    )
+    assert worker.stdout.strip() == b"12345"

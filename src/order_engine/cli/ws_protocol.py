@@ -29,7 +29,7 @@ import contextlib
 import socket
 from asyncio import BaseTransport
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -150,7 +150,22 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 def lean_protocol(send_buffer_bytes: int) -> type[LeanWebSocketProtocol]:
-    """The protocol class uvicorn instantiates per socket, with this send buffer."""
-    return type(
-        "LeanWebSocketProtocol", (LeanWebSocketProtocol,), {"send_buffer_bytes": send_buffer_bytes}
-    )
+    """The protocol class uvicorn instantiates per socket, with this send buffer.
+
+    A module attribute by name (``LeanWebSocketProtocol_<bytes>``), so that it
+    pickles: ``serve --reload`` hands uvicorn's config, protocol class
+    included, to its worker process by pickling it, and the worker finds the
+    class again through ``__getattr__`` below."""
+    name = f"LeanWebSocketProtocol_{send_buffer_bytes}"
+    made = globals().get(name)
+    if made is None:
+        made = type(name, (LeanWebSocketProtocol,), {"send_buffer_bytes": send_buffer_bytes})
+        globals()[name] = made
+    return cast("type[LeanWebSocketProtocol]", made)
+
+
+def __getattr__(name: str) -> type[LeanWebSocketProtocol]:
+    prefix, _, size = name.rpartition("_")
+    if prefix == "LeanWebSocketProtocol" and size.isdigit():
+        return lean_protocol(int(size))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
         description="MAX_CONNECTIONS: concurrent connections and requests one API process "
         "serves; beyond it new ones get 503 at once.",
     )
+    listen_backlog: int = Field(
+        4096,
+        ge=1,
+        le=65535,
+        description="LISTEN_BACKLOG: connections the kernel queues until the server accepts "
+        "them (capped by net.core.somaxconn); beyond it a burst of connects is reset.",
+    )
     ws_per_message_deflate: bool = Field(
         False,
         description="WS_PER_MESSAGE_DEFLATE: accept permessage-deflate when a client offers it "

@@ -46,6 +46,7 @@ def test_the_served_protocol_is_the_lean_one_without_compression_by_default() ->
     assert issubclass(options["ws"], LeanWebSocketProtocol)
     assert options["ws"].send_buffer_bytes == Settings().ws_send_buffer_bytes
     assert options["ws_per_message_deflate"] is False
+    assert options["backlog"] == Settings().listen_backlog
     assert options["ws_ping_interval"] == Settings().ws_ping_interval_s
     assert server_limits(Settings(ws_ping_interval_s=0))["ws_ping_interval"] is None
 

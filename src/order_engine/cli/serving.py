@@ -71,7 +71,8 @@ def run_server(app: Any, **config: Any) -> None:
 def server_limits(settings: Settings) -> dict[str, Any]:
     """What uvicorn bounds at the edge, before the app sees anything: WebSocket
     frames and messages (``MAX_WS_MESSAGE_BYTES``, instead of its 16 MiB default) and
-    concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it); and
+    concurrent connections and requests (``MAX_CONNECTIONS``: 503 beyond it), and the
+    accept queue (``LISTEN_BACKLOG``, uvicorn's 2,048 by default); and
     what each open WebSocket costs while it waits: no permessage-deflate unless
     ``WS_PER_MESSAGE_DEFLATE`` (two zlib contexts, about 40 KB a socket), a keepalive
     ping every ``WS_PING_INTERVAL_S``, a kernel send buffer of ``WS_SEND_BUFFER_BYTES``,
@@ -85,4 +86,5 @@ def server_limits(settings: Settings) -> dict[str, Any]:
         "ws_ping_interval": settings.ws_ping_interval_s or None,
         "ws_ping_timeout": settings.ws_ping_timeout_s,
         "limit_concurrency": settings.max_connections,
+        "backlog": settings.listen_backlog,
     }

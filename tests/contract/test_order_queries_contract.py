@@ -55,14 +55,32 @@ async def advance(
 
 
 async def read_all(
-    queries: OrderQueries, owner: str | None, after: EventCursor = START, limit: int = 3
+    queries: OrderQueries,
+    owner: str | None,
+    after: EventCursor = START,
+    limit: int = 3,
+    *,
+    expect: int | None = None,
 ) -> list[AccountEvent]:
-    """The whole log after ``after``, in pages of ``limit`` (exercising the cursor)."""
-    found: list[AccountEvent] = []
-    while page := await queries.account_events(owner, after, limit):
-        found += page
-        after = page[-1].cursor
-    return found
+    """The whole log after ``after``, in pages of ``limit`` (exercising the cursor).
+
+    With ``expect``, read again until that many events are readable: on PostgreSQL
+    the log shows a transaction's events once every older transaction on the server
+    has ended (decision 0004), so another client's open transaction on a shared
+    server (another suite, another database) delays them; it never reorders them.
+    """
+    deadline = asyncio.get_running_loop().time() + WAIT_S
+    while True:
+        found: list[AccountEvent] = []
+        start = after
+        while page := await queries.account_events(owner, start, limit):
+            found += page
+            start = page[-1].cursor
+        if expect is None or len(found) >= expect:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            return found  # the caller's assertion says what is missing
+        await asyncio.sleep(0.05)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -192,7 +210,7 @@ class OrderQueriesContract:
         first = await advance(sql_repo, first, Trigger.ROUTE, Trigger.BUILD)
         await advance(sql_repo, theirs, Trigger.ROUTE)
         await advance(sql_repo, second, Trigger.ROUTE)
-        log = await read_all(queries, "alice")
+        log = await read_all(queries, "alice", expect=5)
         assert [(e.event.order_id, e.event.seq) for e in log] == [
             (first.id, 1),
             (second.id, 1),
@@ -203,15 +221,15 @@ class OrderQueriesContract:
         cursors = [e.cursor for e in log]
         assert cursors == sorted(cursors)
         assert len(set(cursors)) == len(cursors)
-        assert {e.event.order_id for e in await read_all(queries, "bob")} == {theirs.id}
-        assert len(await read_all(queries, None)) == 7
+        assert {e.event.order_id for e in await read_all(queries, "bob", expect=2)} == {theirs.id}
+        assert len(await read_all(queries, None, expect=7)) == 7
 
     async def test_the_log_resumes_after_any_cursor_without_gaps_or_repeats(
         self, sql_repo: SqlOrderRepository, queries: OrderQueries
     ) -> None:
         for _ in range(3):
             await advance(sql_repo, await create(sql_repo, owner="alice"), Trigger.ROUTE)
-        log = await read_all(queries, "alice")
+        log = await read_all(queries, "alice", expect=6)
         for i, item in enumerate(log):
             assert await read_all(queries, "alice", after=item.cursor) == log[i + 1 :]
 
@@ -221,9 +239,10 @@ class OrderQueriesContract:
         assert await queries.account_head("alice") == START
         await create(sql_repo, owner="alice")
         await create(sql_repo, owner="bob")
-        log = await read_all(queries, "alice")
+        log = await read_all(queries, "alice", expect=1)
+        every = await read_all(queries, None, expect=2)
         assert await queries.account_head("alice") == log[-1].cursor
-        assert await queries.account_head(None) == (await read_all(queries, None))[-1].cursor
+        assert await queries.account_head(None) == every[-1].cursor
         assert await queries.account_events("alice", log[-1].cursor, 10) == []
 
     async def test_events_written_at_once_all_appear_once_in_one_order(
@@ -231,7 +250,7 @@ class OrderQueriesContract:
     ) -> None:
         created = await asyncio.gather(*(create(sql_repo, owner="alice") for _ in range(30)))
         await asyncio.gather(*(advance(sql_repo, o, Trigger.ROUTE) for o in created))
-        log = await read_all(queries, "alice", limit=7)
+        log = await read_all(queries, "alice", limit=7, expect=60)
         assert len(log) == 60
         assert len({(e.event.order_id, e.event.seq) for e in log}) == 60
         for order in created:  # each order's own events keep their seq order

@@ -12,23 +12,18 @@
 Each backend is chosen independently from ``Settings``. A process plays a
 ``role``: ``all`` (``serve``: API, workers and, without ``SOLANA_RPC_URL``,
 the simulator), ``api`` (HTTP and WebSocket only) or ``worker`` (jobs only).
+
+This module only chooses and wires; starting, checking and stopping what it
+wired is the runtime's (``runtime.py`` ``Engine``), through the ports.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Literal
 
-import asyncpg  # no stubs (pyproject.toml); only its exception types
-import redis.exceptions
-import sqlalchemy.exc
-import structlog
 from solders.keypair import Keypair
 
 from order_engine.adapters.clock import ReferenceClock, SystemClock
@@ -46,7 +41,8 @@ from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
 from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
 from order_engine.adapters.memory.tickets import InMemoryTicketStore
 from order_engine.adapters.metrics import PrometheusMetrics
-from order_engine.adapters.redis import RedisEventBus, SaqJobQueue
+from order_engine.adapters.outages import BACKEND_ERRORS, backend_unavailable
+from order_engine.adapters.redis import RedisEventBus, SaqJobQueue, SaqQueueConfig
 from order_engine.adapters.redis.ratelimit import RedisRateLimiter
 from order_engine.adapters.redis.tickets import RedisTicketStore
 from order_engine.adapters.rpc import RpcChain, ensure_funded, fetch_pool_listing
@@ -81,13 +77,21 @@ from order_engine.ports.queue import JobQueue
 from order_engine.ports.ratelimit import RateLimiter
 from order_engine.ports.tickets import TicketStore
 from order_engine.ports.venue import Venue
+from order_engine.runtime import Background, Closer, Engine, Role
 from order_engine.settings import Settings
 from order_engine.sim import SimConfig, Simulator, build_simulator
 from order_engine.sim.launches import InProcessLaunches
 
-log = structlog.get_logger(__name__)
+__all__ = [
+    "BACKEND_ERRORS",
+    "WALLET_FUNDING",
+    "Engine",
+    "Role",
+    "backend_unavailable",
+    "build_engine",
+    "engine_clock",
+]
 
-Role = Literal["all", "api", "worker"]
 SLOT_S = 0.4
 MIN_POLL_S = 0.002  # at time scale 0 over JSON-RPC: yield between status polls without spinning
 ZERO_SCALE_WAIT_SLOTS = 10  # in-process, time scale 0: slots a worker waits per look
@@ -100,168 +104,10 @@ WALLET_FUNDING = {
     "BONK": 10**13,
     "JUP": 5_000_000_000,
 }
-Closer = Callable[[], Awaitable[None]]
 
 
 def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-# What "a backend cannot be reached right now" looks like from the libraries the
-# adapters use. The API answers these with 503 and Retry-After instead of 500
-# (api/errors.py): the request may simply be tried again. ``backend_unavailable``
-# decides, since a DBAPIError is also what a constraint violation raises.
-BACKEND_ERRORS: tuple[type[Exception], ...] = (
-    OSError,  # refused, reset, unreachable (TimeoutError is one too)
-    sqlalchemy.exc.DBAPIError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection within pool_timeout
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up (57P0x)
-    asyncpg.exceptions.TooManyConnectionsError,  # 53300: every connection slot taken
-    redis.exceptions.ConnectionError,
-    redis.exceptions.TimeoutError,
-)
-
-
-def backend_unavailable(exc: BaseException) -> str | None:
-    """Which backend ``exc``, or an error it was raised from, says is unreachable
-    (``"the database"``, ``"Redis"``, ``"a backend"``); ``None`` for anything else."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            return "Redis"
-        if isinstance(
-            current,
-            (
-                sqlalchemy.exc.TimeoutError,
-                asyncpg.PostgresConnectionError,
-                asyncpg.exceptions.OperatorInterventionError,
-                asyncpg.exceptions.TooManyConnectionsError,
-            ),
-        ) or (isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated):
-            return "the database"
-        if isinstance(current, OSError):
-            return "a backend"
-        current = current.__cause__ or getattr(current, "orig", None)
-    return None
-
-
-@dataclass
-class Engine:
-    settings: Settings
-    role: Role
-    tokens: TokenRegistry
-    repo: SqlOrderRepository
-    bus: EventBus
-    queue: JobQueue
-    chain: Chain
-    router: Router
-    orders: OrderService
-    reconciler: Reconciler
-    waiting: WaitingOrders  # the waiting-order core: trigger, expire (app/waiting.py)
-    watcher: PriceWatcher  # limit orders' trigger service (app/price_watcher.py)
-    gateway: Gateway  # API access, idempotency and the read side
-    streams: StreamTailer  # the process's one reader of the bus for its WebSockets
-    metrics: PrometheusMetrics  # this process's registry (adapters/metrics.py)
-    clock: Clock = field(default_factory=SystemClock)
-    executor: OrderExecutor | None = None
-    wallet: Keypair | None = None
-    simulator: Simulator | None = None
-    launches: LaunchService | None = None  # only against a simulated chain
-    launch_listener: LaunchListener | None = None  # new pools, as the chain shows them
-    sniper: SniperWatcher | None = None  # sniper orders' trigger (app/sniper.py)
-    ws_connections: int = 0
-    _closers: list[Closer] = field(default_factory=list)
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _workers_started: bool = False
-
-    @property
-    def runs_workers(self) -> bool:
-        return self.executor is not None
-
-    def metrics_ws_open(self, delta: int) -> None:
-        self.ws_connections += delta
-
-    async def start(self, *, workers: bool = True, concurrency: int | None = None) -> None:
-        """Start the simulator (if in-process) and, when ``workers``, the job
-        consumers and the reconciler."""
-        if self.simulator is not None:
-            await self.simulator.start()
-        if isinstance(self.bus, RedisEventBus):
-            await self.bus.start()  # fail fast, and be live before the first subscriber
-        if isinstance(self.clock, ReferenceClock):
-            self._tasks.append(asyncio.create_task(self.clock.keep_synced()))
-        if self.role != "worker":  # where keys are written, whoever runs the reconciler
-            purging = self.gateway.idempotency.purge_forever(self.settings.idempotency_purge_s)
-            self._tasks.append(asyncio.create_task(purging))
-        if self.launch_listener is not None:
-            # Pools launched before this process started: the venues learn them now.
-            with contextlib.suppress(Exception):
-                await self.launch_listener.prime()
-            self._tasks.append(asyncio.create_task(self.launch_listener.run_forever()))
-        if workers and self.executor is not None:
-            await self.queue.start(self.executor, concurrency or self.settings.worker_concurrency)
-            self._workers_started = True
-            # Orders a previous process left unfinished may have no job anywhere now.
-            await self.reconciler.run_once(stale_after_s=0)
-            self._tasks.append(asyncio.create_task(self.reconciler.run_forever()))
-            # Open orders are durable: the watchers load them all from the database,
-            # and hear of the ones placed here at once (a process that does not
-            # watch keeps no book: its orders are found through the database).
-            self.orders.watchers.append(self.watcher.watch)
-            self._tasks.append(asyncio.create_task(self.watcher.run()))
-            if self.sniper is not None and self.launch_listener is not None:
-                self.orders.watchers.append(self.sniper.watch)
-                self.launch_listener.subscribe(self.sniper.on_launch)
-                self._tasks.append(asyncio.create_task(self.sniper.run()))
-            self._tasks.append(
-                asyncio.create_task(self.waiting.sweep_forever(self.settings.expiry_sweep_s))
-            )
-
-    async def stop(self) -> None:
-        """Stop taking jobs, let running ones finish (or return them), release everything."""
-        with contextlib.suppress(ValueError):
-            self.orders.watchers.remove(self.watcher.watch)
-        if self.sniper is not None:
-            with contextlib.suppress(ValueError):
-                self.orders.watchers.remove(self.sniper.watch)
-            if self.launch_listener is not None:
-                self.launch_listener.unsubscribe(self.sniper.on_launch)
-            self.sniper.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self._workers_started:
-            await self.queue.stop(self.settings.drain_timeout_s)
-            self._workers_started = False
-        for close in reversed(self._closers):
-            try:
-                await close()
-            except Exception as exc:  # noqa: BLE001 - keep closing the rest
-                log.warning("close_failed", error=repr(exc))
-        self._closers.clear()
-
-    async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        try:
-            await asyncio.wait_for(self.repo.ping(), timeout=2)
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["database"] = f"unavailable ({type(exc).__name__})"
-        if isinstance(self.bus, RedisEventBus):
-            checks["bus"] = "ok" if self.bus.connected else "unavailable (reconnecting)"
-        if isinstance(self.queue, SaqJobQueue):
-            try:
-                await asyncio.wait_for(self.queue.depth(), timeout=2)
-                checks["queue"] = "ok"
-            except Exception as exc:  # noqa: BLE001
-                checks["queue"] = f"unavailable ({type(exc).__name__})"
-        return checks
 
 
 def _queue(settings: Settings, closers: list[Closer]) -> JobQueue:
@@ -270,8 +116,7 @@ def _queue(settings: Settings, closers: list[Closer]) -> JobQueue:
     base, cap = settings.backoff_base_ms / 1000, settings.backoff_max_ms / 1000
     queue: JobQueue
     if redis_url:
-        queue = SaqJobQueue.from_url(
-            redis_url,
+        config = SaqQueueConfig(
             name=settings.queue_name,
             max_attempts=attempts,
             backoff_base=base,
@@ -280,6 +125,7 @@ def _queue(settings: Settings, closers: list[Closer]) -> JobQueue:
             heartbeat_s=settings.job_heartbeat_s,
             max_connections=settings.redis_max_connections,
         )
+        queue = SaqJobQueue.from_url(redis_url, config)
     else:
         queue = InMemoryJobQueue(attempts, base, cap, seed=seed)
     closers.append(queue.close)
@@ -493,6 +339,9 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         db = Database(create_engine(settings.database_url, **pool))
         closers.append(db.close)
         clock = await engine_clock(db)
+        background: list[Background] = []
+        if isinstance(clock, ReferenceClock):  # PostgreSQL's time, resynced as it runs
+            background.append(clock.keep_synced)
         repo = SqlOrderRepository(db)
         bus = _bus(settings, closers)
         queue = _queue(settings, closers)
@@ -627,5 +476,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         executor=executor,
         wallet=wallet,
         simulator=simulator,
+        services={"database": db, "bus": bus, "queue": queue},
+        background=background,
         _closers=closers,
     )

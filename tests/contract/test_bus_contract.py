@@ -61,6 +61,13 @@ class EventBusContract:
         ]
         assert not leaked, f"tasks left running after the bus closed: {leaked}"
 
+    async def test_a_started_bus_reports_itself_healthy_or_has_nothing_to_report(
+        self, bus: EventBus
+    ) -> None:
+        await bus.start()
+        await bus.start()  # the runtime may start what a first subscriber already did
+        assert await bus.health() in ("ok", None)
+
     async def test_a_subscriber_receives_the_events_of_its_order_in_publish_order(
         self, bus: EventBus
     ) -> None:

@@ -135,6 +135,11 @@ class JobQueueContract:
         yield
         await queue.stop(drain_timeout=0.0)
 
+    async def test_a_queue_reports_itself_healthy_or_has_nothing_to_report(
+        self, queue: JobQueue
+    ) -> None:
+        assert await queue.health() in ("ok", None)
+
     async def test_every_enqueued_job_runs_once_when_the_handler_succeeds(
         self, queue: JobQueue
     ) -> None:

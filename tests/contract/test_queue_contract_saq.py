@@ -17,7 +17,7 @@ import pytest
 from redis.asyncio import Redis
 from tests.contract.test_queue_contract import WAIT, JobQueueContract, Recorder
 
-from order_engine.adapters.redis import SaqJobQueue
+from order_engine.adapters.redis import SaqJobQueue, SaqQueueConfig
 from order_engine.domain.errors import TransientError
 from order_engine.ports.queue import Job
 
@@ -38,7 +38,7 @@ def build(redis_url: str, name: str, **overrides: Any) -> SaqJobQueue:
         "sweep_s": SWEEP_S,
         "dequeue_timeout_s": 0.2,
     }
-    return SaqJobQueue.from_url(redis_url, **(settings | overrides))
+    return SaqJobQueue.from_url(redis_url, SaqQueueConfig(**(settings | overrides)))
 
 
 async def delete_queue_keys(redis_url: str, name: str) -> None:
@@ -224,13 +224,13 @@ async def _fail_first(job: Job) -> None:
 # lines marked with '@'.
 WORKER_SCRIPT = f"""
 import asyncio, sys
-from order_engine.adapters.redis import SaqJobQueue
+from order_engine.adapters.redis import SaqJobQueue, SaqQueueConfig
 
 async def main(url, name):
-    queue = SaqJobQueue.from_url(
-        url, name=name, max_attempts=3, backoff_base=0.02, backoff_max=0.25,
+    queue = SaqJobQueue.from_url(url, SaqQueueConfig(
+        name=name, max_attempts=3, backoff_base=0.02, backoff_max=0.25,
         heartbeat_s={HEARTBEAT_S}, sweep_s={SWEEP_S}, dequeue_timeout_s=0.2,
-    )
+    ))
     async def hang(job):
         print(f"@running {{job.order_id}} attempt {{job.attempt}}", flush=True)
         await asyncio.Event().wait()

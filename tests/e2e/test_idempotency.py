@@ -21,7 +21,7 @@ from order_engine.ports.order_queries import OrderFilter
 from order_engine.settings import Settings
 from tests.e2e.accounts import bearer, key_id, new_key, post_order, problem_of
 from tests.e2e.wire import EXECUTE, eventually, order
-from tests.support.harness import running_engine, serving
+from tests.support.harness import database, running_engine, serving
 
 
 async def test_a_retry_with_the_same_key_and_order_gets_the_same_response_and_no_new_order(
@@ -246,7 +246,7 @@ async def test_a_process_serving_the_api_purges_keys_past_their_retention_withou
             assert isinstance(outcome, Started)
 
         async def keys_left() -> set[str]:
-            async with engine.repo.engine.connect() as conn:
+            async with database(engine).engine.connect() as conn:
                 return set((await conn.scalars(select(idempotency_keys.c.key))).all())
 
         async def purged() -> bool:

@@ -18,8 +18,8 @@ from fastapi import FastAPI, WebSocket
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from order_engine.adapters.outages import backend_unavailable
 from order_engine.api.errors import install_error_handlers
-from order_engine.bootstrap import backend_unavailable
 
 
 def _invalidated() -> sqlalchemy.exc.DBAPIError:

@@ -37,7 +37,7 @@ from tests.integration.helpers import (
     submit,
     worker,
 )
-from tests.support.harness import engine_settings, running_engine
+from tests.support.harness import database, engine_settings, running_engine
 
 pytestmark = [pytest.mark.postgres]
 HOUR = timedelta(hours=1)
@@ -53,7 +53,7 @@ async def pg_engine(tmp_path: Path, fault_db: str) -> AsyncIterator[Engine]:
 
 async def host_clock(engine: Engine, skew: timedelta) -> Clock:
     """The engine clock of a host whose own clock is ``skew`` off."""
-    return await engine_clock(engine.repo.db, local=SkewedClock(skew))
+    return await engine_clock(database(engine), local=SkewedClock(skew))
 
 
 @pytest.mark.parametrize(
@@ -113,5 +113,5 @@ async def test_the_engine_clock_on_postgresql_keeps_the_servers_time_whatever_th
 ) -> None:
     for skew in (HOUR, -HOUR, timedelta(days=400)):
         clock = await host_clock(pg_engine, skew)
-        server = await pg_engine.repo.db.server_time()
+        server = await database(pg_engine).server_time()
         assert abs(clock.now() - server) < timedelta(seconds=1), skew

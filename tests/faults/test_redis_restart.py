@@ -14,7 +14,7 @@ import uuid
 import aiohttp
 import pytest
 
-from order_engine.adapters.redis import SaqJobQueue
+from order_engine.adapters.redis import SaqJobQueue, SaqQueueConfig
 from order_engine.ports.queue import Job
 from tests.faults.clients import follow, funded_wallet, submit, submit_batch
 from tests.faults.conftest import Deployment
@@ -91,7 +91,7 @@ async def test_an_idle_worker_waits_instead_of_spinning_while_redis_is_down(
     idle slot of a worker spun at full CPU while Redis could not be reached."""
     server = own_redis
     queue = SaqJobQueue.from_url(
-        server.url, name="idle", max_attempts=3, backoff_base=0.1, backoff_max=1.0
+        server.url, SaqQueueConfig(name="idle", max_attempts=3, backoff_base=0.1, backoff_max=1.0)
     )
     ran = asyncio.Event()
 

@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from order_engine.adapters.db import Database, SqlOrderRepository
 from order_engine.api.app import create_app
 from order_engine.bootstrap import Engine, build_engine
 from order_engine.cli.serving import server_limits
@@ -89,3 +90,9 @@ async def serving(engine: Engine, app: ASGIApp | None = None) -> AsyncIterator[s
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+def database(engine: Engine) -> Database:
+    """The engine's database, for tests that reach under the order repository port."""
+    assert isinstance(engine.repo, SqlOrderRepository)
+    return engine.repo.db

@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from order_engine.ports.metrics import Stage
+from order_engine.ports.metrics import ExportedMetrics, Stage
 
 if TYPE_CHECKING:
     from order_engine.ports.metrics import Metrics
@@ -170,7 +170,7 @@ class PrometheusMetrics:
 
 
 async def serve_metrics(
-    metrics: PrometheusMetrics,
+    metrics: ExportedMetrics,
     *,
     host: str,
     port: int,

@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from order_engine.domain.order import OrderEvent
+from order_engine.ports.lifecycle import Service
 
 
 class Subscription(Protocol):
@@ -33,7 +34,12 @@ class Subscription(Protocol):
     async def close(self) -> None: ...
 
 
-class EventBus(Protocol):
+class EventBus(Service, Protocol):
+    async def start(self) -> None:
+        """Connect now, if the bus has anything to connect to: a process that cannot
+        reach it fails at start, and is live before its first subscriber."""
+        ...
+
     async def publish(self, event: OrderEvent) -> None: ...
 
     async def subscribe(self, order_id: UUID | None = None) -> Subscription:
@@ -43,5 +49,3 @@ class EventBus(Protocol):
         afterwards is delivered to it.
         """
         ...
-
-    async def close(self) -> None: ...

@@ -6,6 +6,7 @@ layer only calls these methods (``app/metrics.py`` has the no-op default).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol
 
 Stage = Literal["queue_wait", "routing", "building", "submit_to_confirm", "end_to_end"]
@@ -42,4 +43,14 @@ class Metrics(Protocol):
 
     def open_orders(self, kind: str, count: int) -> None:
         """How many orders of ``kind`` are open now (read from the database)."""
+        ...
+
+
+class ExportedMetrics(Metrics, Protocol):
+    """The metrics of a process that also serves them (``GET /metrics``)."""
+
+    content_type: str
+
+    async def render(self, queue_depth: Callable[[], Awaitable[int]], ws_open: int) -> bytes:
+        """The exposition, with the gauges (queue depth, open WebSockets) read now."""
         ...

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
+from order_engine.ports.lifecycle import Service
+
 
 @dataclass(frozen=True, slots=True)
 class Job:
@@ -40,7 +42,7 @@ class Job:
 JobHandler = Callable[[Job], Awaitable[None]]
 
 
-class JobQueue(Protocol):
+class JobQueue(Service, Protocol):
     async def enqueue(self, order_id: UUID, *, delay: float = 0.0) -> None: ...
 
     async def depth(self) -> int:
@@ -59,3 +61,5 @@ class JobQueue(Protocol):
     async def close(self) -> None:
         """Release connections. Safe to call after ``stop`` or without ``start``."""
         ...
+
+    # health (ports/lifecycle.py): whether the jobs' store answers, if it is shared.

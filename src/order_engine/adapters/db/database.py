@@ -96,6 +96,11 @@ class Database:
             raise TypeError(f"expected a timestamp from the server, got {found!r}")
         return found
 
+    async def health(self) -> str:
+        async with self.reading() as conn:
+            await conn.execute(text("SELECT 1"))
+        return "ok"
+
     async def close(self) -> None:
         """Stop the group writer (after its last batch) and dispose of the engine."""
         if self.group is not None:

@@ -132,6 +132,13 @@ class InMemoryEventBus:
         """Orders with at least one live per-order subscription."""
         return len(self._by_order)
 
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def health(self) -> None:
+        """In this process: nothing another process could take away."""
+        return
+
     async def publish(self, event: OrderEvent) -> None:
         if self._closed:
             log.debug("bus.publish_after_close", order_id=str(event.order_id), seq=event.seq)

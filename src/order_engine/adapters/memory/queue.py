@@ -99,6 +99,10 @@ class InMemoryJobQueue:
     async def depth(self) -> int:
         return len(self._ready) + len(self._scheduled)
 
+    async def health(self) -> None:
+        """In this process: nothing another process could take away."""
+        return
+
     async def start(self, handler: JobHandler, concurrency: int) -> None:
         if self._closed:
             raise RuntimeError("cannot start: the queue is closed")

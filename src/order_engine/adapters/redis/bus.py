@@ -219,6 +219,10 @@ class RedisEventBus:
     def connected(self) -> bool:
         return self._pubsub is not None
 
+    async def health(self) -> str:
+        # The reader reconnects by itself; until it has, live events are lost.
+        return "ok" if self.connected else "unavailable (reconnecting)"
+
     async def start(self) -> None:
         """Connect and subscribe, if not done yet; returns once Redis confirmed."""
         async with self._starting:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -88,6 +89,52 @@ class _Worker(Worker[Context]):
         self.pool.shutdown(wait=False)
 
 
+@dataclass(frozen=True, slots=True)
+class SaqQueueConfig:
+    """Everything a ``SaqJobQueue`` is tuned by (the timings: module docstring),
+    checked once here rather than wherever a queue is built."""
+
+    name: str
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    seed: int | None = None
+    heartbeat_s: float = 3.0
+    sweep_s: float = 1.0
+    schedule_s: float = 0.05
+    dequeue_timeout_s: float = 1.0
+    job_timeout_s: int = 0  # 0: no limit
+    socket_timeout_s: float | None = None  # None: dequeue_timeout_s + 5
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        backoff_delay(1, self.backoff_base, self.backoff_max, random.Random(0))  # noqa: S311 - validates
+        for label, value in [
+            ("heartbeat_s", self.heartbeat_s),
+            ("sweep_s", self.sweep_s),
+            ("schedule_s", self.schedule_s),
+            ("dequeue_timeout_s", self.dequeue_timeout_s),
+        ]:
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{label} must be a finite number of seconds > 0, got {value!r}")
+        if self.job_timeout_s < 0:
+            raise ValueError(f"job_timeout_s must be >= 0 (0: no limit), got {self.job_timeout_s}")
+        if not self.socket_timeout > self.dequeue_timeout_s:
+            raise ValueError(
+                f"socket_timeout_s must exceed dequeue_timeout_s ({self.dequeue_timeout_s}), "
+                f"or every blocking dequeue times out; got {self.socket_timeout_s}"
+            )
+
+    @property
+    def socket_timeout(self) -> float:
+        """redis-py's socket timeout: longer than a blocking dequeue (module docstring)."""
+        if self.socket_timeout_s is None:
+            return self.dequeue_timeout_s + 5.0
+        return self.socket_timeout_s
+
+
 class SaqJobQueue:
     """At-least-once job queue on Redis, keyed by order id, shared by every node.
 
@@ -110,50 +157,20 @@ class SaqJobQueue:
     in Redis for the other workers.
     """
 
-    def __init__(
-        self,
-        redis: Redis,
-        *,
-        name: str,
-        max_attempts: int,
-        backoff_base: float,
-        backoff_max: float,
-        seed: int | None = None,
-        heartbeat_s: float = 3.0,
-        sweep_s: float = 1.0,
-        schedule_s: float = 0.05,
-        dequeue_timeout_s: float = 1.0,
-        job_timeout_s: int = 0,
-    ) -> None:
-        if max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-        backoff_delay(1, backoff_base, backoff_max, random.Random(0))  # noqa: S311 - validates
-        for label, value in [
-            ("heartbeat_s", heartbeat_s),
-            ("sweep_s", sweep_s),
-            ("schedule_s", schedule_s),
-            ("dequeue_timeout_s", dequeue_timeout_s),
-        ]:
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{label} must be a finite number of seconds > 0, got {value!r}")
-        if job_timeout_s < 0:
-            raise ValueError(f"job_timeout_s must be >= 0 (0: no limit), got {job_timeout_s}")
+    def __init__(self, redis: Redis, config: SaqQueueConfig) -> None:
+        self.config = config
         self._saq = FencedRedisQueue(
             redis,
-            name=name,
-            max_attempts=max_attempts,
-            heartbeat_s=heartbeat_s,
-            job_timeout_s=job_timeout_s,
+            name=config.name,
+            max_attempts=config.max_attempts,
+            heartbeat_s=config.heartbeat_s,
+            job_timeout_s=config.job_timeout_s,
         )
-        self._backoff_base = backoff_base
-        self._backoff_max = backoff_max
-        self._rng = random.Random(seed)  # noqa: S311 - jitter only de-synchronises retries
-        self._heartbeat_s = heartbeat_s
+        self._rng = random.Random(config.seed)  # noqa: S311 - jitter only de-synchronises retries
         self._timers = cast(
             "PartialTimersDict",  # SAQ types its timers as whole seconds; floats work
-            {"schedule": schedule_s, "sweep": sweep_s, "abort": 1, "worker_info": 10},
+            {"schedule": config.schedule_s, "sweep": config.sweep_s, "abort": 1, "worker_info": 10},
         )
-        self._dequeue_timeout_s = dequeue_timeout_s
         self._handler: JobHandler | None = None
         self._worker: _Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
@@ -161,50 +178,16 @@ class SaqJobQueue:
         self._closed = False
 
     @classmethod
-    def from_url(
-        cls,
-        url: str,
-        *,
-        name: str,
-        max_attempts: int,
-        backoff_base: float,
-        backoff_max: float,
-        seed: int | None = None,
-        heartbeat_s: float = 3.0,
-        sweep_s: float = 1.0,
-        schedule_s: float = 0.05,
-        dequeue_timeout_s: float = 1.0,
-        job_timeout_s: int = 0,
-        socket_timeout_s: float | None = None,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    ) -> SaqJobQueue:
+    def from_url(cls, url: str, config: SaqQueueConfig) -> SaqJobQueue:
         """A queue on its own Redis connection pool, closed by ``close``."""
-        socket_timeout = dequeue_timeout_s + 5.0 if socket_timeout_s is None else socket_timeout_s
-        if not socket_timeout > dequeue_timeout_s:
-            raise ValueError(
-                f"socket_timeout_s must exceed dequeue_timeout_s ({dequeue_timeout_s}), "
-                f"or every blocking dequeue times out; got {socket_timeout_s}"
-            )
         redis = redis_client(
             url,
-            max_connections=max_connections,
-            socket_timeout=socket_timeout,
+            max_connections=config.max_connections,
+            socket_timeout=config.socket_timeout,
             socket_connect_timeout=5.0,
-            client_name=f"saq:{name}",  # in CLIENT LIST
+            client_name=f"saq:{config.name}",  # in CLIENT LIST
         )
-        return cls(
-            redis,
-            name=name,
-            max_attempts=max_attempts,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            seed=seed,
-            heartbeat_s=heartbeat_s,
-            sweep_s=sweep_s,
-            schedule_s=schedule_s,
-            dequeue_timeout_s=dequeue_timeout_s,
-            job_timeout_s=job_timeout_s,
-        )
+        return cls(redis, config)
 
     @property
     def name(self) -> str:
@@ -221,6 +204,10 @@ class SaqJobQueue:
 
     async def depth(self) -> int:
         return await self._saq.depth()
+
+    async def health(self) -> str:
+        await self._saq.depth()  # raises while Redis cannot be reached
+        return "ok"
 
     async def start(self, handler: JobHandler, concurrency: int) -> None:
         if self._closed:
@@ -243,7 +230,7 @@ class SaqJobQueue:
             concurrency=concurrency,
             startup=on_startup,
             timers=self._timers,
-            dequeue_timeout=self._dequeue_timeout_s,
+            dequeue_timeout=self.config.dequeue_timeout_s,
             cancellation_hard_deadline_s=CANCELLATION_DEADLINE_S,
         )
         self._worker = worker
@@ -310,7 +297,8 @@ class SaqJobQueue:
             raise
 
     def _retry_delay(self, job: Job) -> float:
-        return backoff_delay(job.attempt, self._backoff_base, self._backoff_max, self._rng)
+        config = self.config
+        return backoff_delay(job.attempt, config.backoff_base, config.backoff_max, self._rng)
 
     async def _beat(self, worker_id: str) -> None:
         while True:
@@ -318,7 +306,7 @@ class SaqJobQueue:
                 await self._saq.beat(worker_id)
             except Exception as exc:  # noqa: BLE001 - keep beating; a sweep decides, not us
                 log.warning("queue.heartbeat_failed", error=repr(exc))
-            await asyncio.sleep(self._heartbeat_s / 3)
+            await asyncio.sleep(self.config.heartbeat_s / 3)
 
 
 if TYPE_CHECKING:

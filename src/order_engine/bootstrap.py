@@ -36,6 +36,7 @@ from order_engine.adapters.db import (
     create_engine,
     run_migrations_async,
 )
+from order_engine.adapters.db.unit_of_work import SqlUnitOfWork
 from order_engine.adapters.db.waiting import SqlWaitingOrders
 from order_engine.adapters.memory import InMemoryEventBus, InMemoryJobQueue
 from order_engine.adapters.memory.ratelimit import InMemoryRateLimiter
@@ -403,6 +404,7 @@ async def build_engine(settings: Settings, *, role: Role = "all", migrate: bool 
         )
     orders = OrderService(
         repo=repo,
+        units=lambda: SqlUnitOfWork(repo),
         bus=bus,
         queue=queue,
         clock=clock,

@@ -12,6 +12,8 @@ from sqlalchemy import event
 from tests.contract.sql_stores import PostgresStores, SqliteStores, accepted, at
 
 from order_engine.adapters.db import SqlIdempotencyStore, SqlOrderRepository
+from order_engine.adapters.db.unit_of_work import SqlUnitOfWork
+from order_engine.domain.order import Order, OrderEvent
 from order_engine.ports.idempotency import (
     Completion,
     IdempotencyKeyTaken,
@@ -35,6 +37,16 @@ def response(order_id: str) -> StoredResponse:
         {"orderId": order_id, "status": "pending", "message": "accepted ✓"},
         {"Location": f"/api/orders/{order_id}"},
     )
+
+
+async def create_completing(
+    repo: SqlOrderRepository, order: Order, first: OrderEvent, done: Completion
+) -> None:
+    """The order and its key's completion in one unit of work, as ``SubmitOrder`` does."""
+    uow = SqlUnitOfWork(repo)
+    uow.complete_key(done, order.id)
+    uow.create_order(order, first)
+    await uow.commit()
 
 
 class IdempotencyStoreContract:
@@ -70,7 +82,7 @@ class IdempotencyStoreContract:
     ) -> StoredResponse:
         order, event = accepted(owner=owner)
         sent = response(str(order.id))
-        await repo.create(order, event, idempotency=Completion(reservation, sent))
+        await create_completing(repo, order, event, Completion(reservation, sent))
         return sent
 
     async def test_a_new_key_is_reserved_for_the_request(self, store: IdempotencyStore) -> None:
@@ -120,8 +132,8 @@ class IdempotencyStoreContract:
         assert isinstance(taken, Started)
         order, event = accepted(owner="alice")
         with pytest.raises(IdempotencyKeyTaken):
-            await sql_repo.create(
-                order, event, idempotency=Completion(reservation, response(str(order.id)))
+            await create_completing(
+                sql_repo, order, event, Completion(reservation, response(str(order.id)))
             )
         # ...and writes no order: the key still belongs to the taker, in flight.
         assert await sql_repo.get(order.id) is None

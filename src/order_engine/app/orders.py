@@ -45,10 +45,10 @@ from order_engine.domain.order import (
 from order_engine.domain.tokens import Token, TokenRegistry
 from order_engine.ports.bus import EventBus
 from order_engine.ports.clock import Clock
-from order_engine.ports.idempotency import Completion
 from order_engine.ports.metrics import Metrics
 from order_engine.ports.queue import JobQueue
 from order_engine.ports.repository import OrderRepository
+from order_engine.ports.unit_of_work import UnitOfWork, UnitsOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +75,7 @@ class OrderService:
         self,
         *,
         repo: OrderRepository,
+        units: UnitsOfWork,
         bus: EventBus,
         queue: JobQueue,
         clock: Clock,
@@ -84,6 +85,7 @@ class OrderService:
         metrics: Metrics = NULL_METRICS,
     ) -> None:
         self.repo = repo
+        self.units = units
         self.bus = bus
         self.queue = queue
         self.clock = clock
@@ -166,10 +168,12 @@ class OrderService:
         owner: str | None = None,
         *,
         order_id: UUID | None = None,
-        idempotency: Completion | None = None,
+        uow: UnitOfWork | None = None,
     ) -> Order:
-        """Persist the order as pending (with ``idempotency``, completing that key's
-        reservation in the same transaction), then publish and enqueue it.
+        """Persist the order as pending, then publish and enqueue it. With ``uow``,
+        a unit of work in which the caller staged writes of its own (the
+        ``Idempotency-Key``'s completion: ``app/submit.py``), the order is
+        created in the same transaction.
 
         An order that waits (limit, sniper) is stored ``pending`` and ``open`` in
         the same transaction and is not enqueued: its trigger service fires it
@@ -202,7 +206,9 @@ class OrderService:
         events = [event]
         if request.kind in WAITING_KINDS:
             events.append(order.apply(Trigger.WAIT, at, open_details(order, request.output)))
-        await self.repo.create(order, *events, idempotency=idempotency)
+        uow = uow or self.units()
+        uow.create_order(order, *events)
+        await uow.commit()
         structlog.contextvars.bind_contextvars(orderId=str(order.id))
         self.metrics.order_submitted()
         log.info("order_accepted", owner=owner, amount_in=order.amount_in, kind=order.kind.value)

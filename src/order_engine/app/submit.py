@@ -140,9 +140,11 @@ class SubmitOrder:
         structlog.contextvars.bind_contextvars(orderId=str(order_id))
         first = OrderStatus.OPEN if request.kind in WAITING_KINDS else OrderStatus.PENDING
         response = accepted_response(order_id, first)
-        done = None if reservation is None else Completion(reservation, response)
+        uow = self.orders.units()
+        if reservation is not None:
+            uow.complete_key(Completion(reservation, response), order_id)
         try:
-            await self.orders.submit(request, owner=owner, order_id=order_id, idempotency=done)
+            await self.orders.submit(request, owner=owner, order_id=order_id, uow=uow)
         except IdempotencyKeyTaken:
             raise KeyInFlight(key or "") from None
         except BaseException:

@@ -2,8 +2,8 @@
 
 A key is reserved atomically (a unique ``(owner, key)`` row, never
 check-then-set) *before* the order is created, and completed in the very
-transaction that creates the order (``OrderRepository.create(...,
-idempotency=...)``). So a key is either in flight with no order, or completed
+transaction that creates the order (one unit of work:
+``ports/unit_of_work.py``). So a key is either in flight with no order, or completed
 with exactly one order and the response that was sent for it.
 """
 
@@ -34,7 +34,7 @@ class Reservation:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """What ``OrderRepository.create`` stores with the order, in the same transaction."""
+    """What ``UnitOfWork.complete_key`` stores with the order, in the same transaction."""
 
     reservation: Reservation
     response: StoredResponse

@@ -16,19 +16,13 @@ from typing import Protocol
 from uuid import UUID
 
 from order_engine.domain.order import Order, OrderEvent
-from order_engine.ports.idempotency import Completion
 
 
 class OrderRepository(Protocol):
-    async def create(
-        self, order: Order, *events: OrderEvent, idempotency: Completion | None = None
-    ) -> None:
+    async def create(self, order: Order, *events: OrderEvent) -> None:
         """Insert a new order with its first events (seq 1 on, consecutive, ending at
         ``order.seq``), atomically: a waiting order is ``pending`` and ``open`` at once.
-
-        With ``idempotency``, the same transaction completes that key's
-        reservation with the response; if the reservation is no longer this
-        request's, raises ``IdempotencyKeyTaken`` and writes nothing.
+        (With other writes in the same transaction: ``ports/unit_of_work.py``.)
         """
         ...
 

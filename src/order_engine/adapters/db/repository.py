@@ -37,16 +37,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from order_engine.adapters.db import sqlite_orders as fast
 from order_engine.adapters.db.database import Database
-from order_engine.adapters.db.idempotency import complete_reservation
 from order_engine.adapters.db.schema import EVENT_POSITION_SEQ, RUNNING, order_events, orders
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderKind, OrderStatus, SignedTx
 from order_engine.domain.terms import PriorityFee, terms_from_json, terms_to_json
-from order_engine.ports.idempotency import Completion
 
 if TYPE_CHECKING:
     from order_engine.ports.repository import OrderRepository
@@ -71,25 +69,25 @@ class SqlOrderRepository:
     def engine(self) -> AsyncEngine:
         return self.db.engine
 
-    async def create(
-        self, order: Order, *events: OrderEvent, idempotency: Completion | None = None
-    ) -> None:
+    async def create(self, order: Order, *events: OrderEvent) -> None:
         """Insert a new order with its first events (seqs 1.., ending at the order's),
         atomically: a waiting order is stored ``pending`` and ``open`` at once.
 
         A duplicate id raises SQLAlchemy's ``IntegrityError`` and writes nothing;
         so does ``record`` for a signature that another order already holds.
-        With ``idempotency``, the key's reservation is completed in the same
-        transaction, or ``IdempotencyKeyTaken`` is raised and nothing is written.
+        With other writes in the same transaction: ``unit_of_work.py``.
         """
-        _check_events(order, events)
-        if events[0].seq != 1:
-            raise ValueError(
-                f"expected a new order's first event to have seq 1, got {events[0].seq}"
-            )
+        check_new(order, events)
         if self._group is not None:
-            await self._group.write(fast.create(order, events, idempotency))
+            await self._group.write(fast.create(order, events))
             return
+        async with self.db.writing() as conn:
+            await self.insert(conn, order, events)
+
+    async def insert(
+        self, conn: AsyncConnection, order: Order, events: Sequence[OrderEvent]
+    ) -> None:
+        """``create``'s statements, in the caller's transaction (checked by ``check_new``)."""
         row = {
             "id": order.id,
             "kind": order.kind.value,
@@ -105,12 +103,9 @@ class SqlOrderRepository:
             **definition_row(order),
             **_mutable_row(order),
         }
-        async with self.db.writing() as conn:
-            if idempotency is not None:
-                await complete_reservation(conn, idempotency, order.id)
-            await conn.execute(insert(orders), row)
-            for event in events:
-                await conn.execute(self._insert_event, _event_row(event, order.owner))
+        await conn.execute(insert(orders), row)
+        for event in events:
+            await conn.execute(self._insert_event, _event_row(event, order.owner))
 
     async def get(self, order_id: UUID) -> Order | None:
         if self._group is not None:
@@ -261,6 +256,13 @@ def _check_event(order: Order, event: OrderEvent) -> None:
             f"expected an event for order {order.id} at seq {order.seq} ({order.status.value}), "
             f"got order {event.order_id} at seq {event.seq} ({event.status.value})"
         )
+
+
+def check_new(order: Order, events: Sequence[OrderEvent]) -> None:
+    """Raise ``ValueError`` unless ``events`` are a new order's first ones."""
+    _check_events(order, events)
+    if events[0].seq != 1:
+        raise ValueError(f"expected a new order's first event to have seq 1, got {events[0].seq}")
 
 
 def _check_events(order: Order, events: Sequence[OrderEvent]) -> None:

@@ -145,7 +145,7 @@ def _u64(value: int) -> str:
     return stored
 
 
-def create(order: Order, events: Sequence[OrderEvent], idempotency: Completion | None) -> Unit:
+def create(order: Order, events: Sequence[OrderEvent]) -> Unit:
     row = (
         order.id.hex,
         order.kind.value,
@@ -162,27 +162,39 @@ def create(order: Order, events: Sequence[OrderEvent], idempotency: Completion |
     values = [_event_values(event, order.owner) for event in events]
 
     def unit(conn: sqlite3.Connection) -> None:
-        if idempotency is not None:
-            _complete_reservation(conn, idempotency, order.id)
         conn.execute(_INSERT_ORDER, row)
         conn.executemany(_INSERT_EVENT, values)
 
     return unit
 
 
-def _complete_reservation(conn: sqlite3.Connection, done: Completion, order_id: UUID) -> None:
+def complete_reservation(done: Completion, order_id: UUID) -> Unit:
     held, response = done.reservation, done.response
     stored = orjson.dumps(
         {"status": response.status, "body": response.body, "headers": response.headers}
     ).decode()
-    cursor = conn.execute(
-        _COMPLETE_KEY, (order_id.hex, stored, held.owner, held.key, stamp(held.token))
-    )
-    if cursor.rowcount != 1:
-        raise IdempotencyKeyTaken(
-            f"Idempotency-Key {held.key[:64]!r} was taken over by another request before this "
-            "one completed"
-        )
+    params = (order_id.hex, stored, held.owner, held.key, stamp(held.token))
+
+    def unit(conn: sqlite3.Connection) -> None:
+        if conn.execute(_COMPLETE_KEY, params).rowcount != 1:
+            raise IdempotencyKeyTaken(
+                f"Idempotency-Key {held.key[:64]!r} was taken over by another request before "
+                "this one completed"
+            )
+
+    return unit
+
+
+def together(units: Sequence[Unit]) -> Unit:
+    """One unit doing ``units`` in order: one transaction (one savepoint in a batch)."""
+    if len(units) == 1:
+        return units[0]  # an order without a key: the hot path, as it was
+
+    def unit(conn: sqlite3.Connection) -> None:
+        for each in units:
+            each(conn)
+
+    return unit
 
 
 def record(order: Order, events: Sequence[OrderEvent]) -> Unit:

@@ -28,7 +28,7 @@ from order_engine.api.schemas import (
 )
 from order_engine.app.access import Caller
 from order_engine.app.idempotency import KEY_SHAPE, MAX_KEY_LENGTH
-from order_engine.app.reporting import fmt
+from order_engine.app.reporting import ui_amount, wire_time
 from order_engine.app.submit import KeyInFlight, QueueFull, SubmitOrder, SubmitRefused
 from order_engine.app.waiting_details import options_view
 from order_engine.domain.errors import ErrorCode, OrderNotFound
@@ -239,12 +239,12 @@ def order_view(
         "type": order.kind.value,
         "inputToken": token_in.symbol,
         "outputToken": token_out.symbol,
-        "amountIn": fmt(token_in.to_ui(order.amount_in)),
+        "amountIn": ui_amount(token_in, order.amount_in),
         "amountInRaw": str(order.amount_in),
         "slippageBps": order.slippage_bps,
         "attempts": order.attempts,
-        "createdAt": order.created_at.isoformat().replace("+00:00", "Z"),
-        "updatedAt": order.updated_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": wire_time(order.created_at),
+        "updatedAt": wire_time(order.updated_at),
         "txHash": order.tx.signature if order.tx else None,
         "route": order.route,
         "fill": order.fill,

@@ -37,6 +37,7 @@ from typing import Literal
 
 import orjson
 
+from order_engine.app.reporting import wire_time
 from order_engine.ports.api_keys import ApiKey, ApiKeyStore
 from order_engine.ports.clock import Clock
 from order_engine.ports.tickets import TicketStore
@@ -166,7 +167,7 @@ class Authenticator:
         if key is None:
             raise Unauthorized("invalid", f"invalid API key {public_part(presented)}: no such key")
         if key.revoked_at is not None:
-            at = key.revoked_at.isoformat().replace("+00:00", "Z")
+            at = wire_time(key.revoked_at)
             raise Unauthorized("revoked", f"API key {KEY_PREFIX}{key.id}_... was revoked at {at}")
         return Caller(key.id, key.name)
 
@@ -204,7 +205,7 @@ class Authenticator:
         if key is None:
             raise Unauthorized("invalid", "invalid ticket: its API key no longer exists")
         if key.revoked_at is not None:
-            at = key.revoked_at.isoformat().replace("+00:00", "Z")
+            at = wire_time(key.revoked_at)
             raise Unauthorized("revoked", f"API key {KEY_PREFIX}{key.id}_... was revoked at {at}")
         return Caller(key.id, key.name)
 

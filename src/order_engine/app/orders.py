@@ -23,7 +23,7 @@ from order_engine.app.order_terms import (
     Resolved,
     resolve_options,
 )
-from order_engine.app.reporting import fmt
+from order_engine.app.reporting import ui_amount
 from order_engine.app.router import Router
 from order_engine.app.waiting_details import open_details, settings_details
 from order_engine.domain.errors import (
@@ -193,7 +193,7 @@ class OrderService:
                 "orderType": request.kind.value,
                 "inputToken": request.input.symbol,
                 "outputToken": request.output.symbol,
-                "amountIn": fmt(request.input.to_ui(request.amount_in)),
+                "amountIn": ui_amount(request.input, request.amount_in),
                 "amountInRaw": str(request.amount_in),
                 "slippageBps": request.slippage_bps,
                 **settings_details(options),

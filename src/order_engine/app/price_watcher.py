@@ -56,7 +56,7 @@ from uuid import UUID
 
 import structlog
 
-from order_engine.app.reporting import fmt
+from order_engine.app.reporting import fmt, ui_amount
 from order_engine.app.router import MarketView
 from order_engine.app.waiting import WaitingOrders
 from order_engine.domain.errors import EngineError
@@ -339,7 +339,7 @@ class PriceWatcher:
         return {
             "trigger": "price",
             "priceSeen": fmt(price.quantize(Decimal(1).scaleb(-token_out.decimals))),
-            "expectedAmountOut": fmt(token_out.to_ui(out)),
+            "expectedAmountOut": ui_amount(token_out, out),
             "expectedAmountOutRaw": str(out),
             "minAmountOutRaw": str(order.min_amount_out),
             "dex": dex,

@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from order_engine.dex.spl import TOKEN_ACCOUNT_RENT, priority_fee_lamports
+from order_engine.domain.order import wire_time
 from order_engine.domain.routing import PoolQuote, PoolSnapshot, RoutePlan
-from order_engine.domain.tokens import Token, TokenRegistry, ui_price
+from order_engine.domain.tokens import SOL, Token, TokenRegistry, ui_price
 from order_engine.ports.chain import TransactionResult
 
-SOL_MINT = "So11111111111111111111111111111111111111112"
+__all__ = ["Fill", "Presenter", "fmt", "realised_fill", "ui_amount", "wire_time"]
 
 
 def fmt(value: Decimal) -> str:
@@ -28,12 +29,17 @@ def fmt(value: Decimal) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".") or "0"
 
 
+def ui_amount(token: Token, base_units: int) -> str:
+    """``base_units`` of ``token`` as clients see an amount (``"1.5"`` SOL)."""
+    return fmt(token.to_ui(base_units))
+
+
 class Presenter:
     def __init__(self, tokens: TokenRegistry) -> None:
         self.tokens = tokens
 
     def amount(self, mint: str, base_units: int) -> str:
-        return fmt(self.tokens.by_mint(mint).to_ui(base_units))
+        return ui_amount(self.tokens.by_mint(mint), base_units)
 
     def symbol(self, mint: str) -> str:
         return self.tokens.by_mint(mint).symbol
@@ -97,8 +103,8 @@ class Fill:
         return {
             "txHash": signature,
             "dex": dex,
-            "amountIn": fmt(token_in.to_ui(self.amount_in)),
-            "amountOut": fmt(token_out.to_ui(self.amount_out)),
+            "amountIn": ui_amount(token_in, self.amount_in),
+            "amountOut": ui_amount(token_out, self.amount_out),
             "amountInRaw": str(self.amount_in),
             "amountOutRaw": str(self.amount_out),
             "executedPrice": fmt(
@@ -147,10 +153,10 @@ def realised_fill(
         - result.pre_lamports
         + result.fee
         + rent_moved
-        + _token_delta(result, owner, SOL_MINT)
+        + _token_delta(result, owner, SOL.mint)
     )
-    spent = -sol_delta if input_mint == SOL_MINT else -_token_delta(result, owner, input_mint)
-    received = sol_delta if output_mint == SOL_MINT else _token_delta(result, owner, output_mint)
+    spent = -sol_delta if input_mint == SOL.mint else -_token_delta(result, owner, input_mint)
+    received = sol_delta if output_mint == SOL.mint else _token_delta(result, owner, output_mint)
     limit, price = compute_budget
     return Fill(
         amount_in=spent,

@@ -31,6 +31,7 @@ from uuid import UUID
 import structlog
 
 from order_engine.app.metrics import NULL_METRICS
+from order_engine.app.reporting import wire_time
 from order_engine.domain.errors import StaleWrite
 from order_engine.domain.order import Order, OrderEvent, OrderStatus, Trigger
 from order_engine.ports.bus import EventBus
@@ -185,4 +186,4 @@ class WaitingOrders:
 
 def _z(order: Order) -> str | None:
     at = order.expires_at
-    return None if at is None else at.isoformat().replace("+00:00", "Z")
+    return None if at is None else wire_time(at)

@@ -4,18 +4,13 @@ strings, RFC 3339 times), as every event detail is."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from order_engine.app.order_terms import Resolved
-from order_engine.app.reporting import fmt
+from order_engine.app.reporting import ui_amount, wire_time
 from order_engine.domain.order import Order
 from order_engine.domain.terms import LimitTerms, PriorityFee, SniperTerms, price_text
 from order_engine.domain.tokens import Token
-
-
-def rfc3339(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def fee_view(fee: PriorityFee) -> str | int:
@@ -37,14 +32,14 @@ def terms_view(order: Order, output: Token) -> dict[str, Any]:
     terms = order.terms
     if isinstance(terms, LimitTerms):
         shown["limitPrice"] = price_text(terms.limit_price)
-        shown["minAmountOut"] = fmt(output.to_ui(terms.min_amount_out))
+        shown["minAmountOut"] = ui_amount(output, terms.min_amount_out)
         shown["minAmountOutRaw"] = str(terms.min_amount_out)
     elif isinstance(terms, SniperTerms):
         shown["minLiquidityRaw"] = None if terms.min_liquidity is None else str(terms.min_liquidity)
         shown["requireMintAuthorityRevoked"] = terms.require_mint_authority_revoked
         shown["requireFreezeAuthorityRevoked"] = terms.require_freeze_authority_revoked
     if order.expires_at is not None:
-        shown["expiresAt"] = rfc3339(order.expires_at)
+        shown["expiresAt"] = wire_time(order.expires_at)
     return shown
 
 

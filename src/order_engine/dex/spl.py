@@ -12,11 +12,13 @@ from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
 
+from order_engine.domain.tokens import SOL
+
 TOKEN_PROGRAM_ID = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 ATA_PROGRAM_ID = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 COMPUTE_BUDGET_PROGRAM_ID = compute_budget.ID
-WSOL_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+WSOL_MINT = Pubkey.from_string(SOL.mint)  # native SOL, wrapped
 
 LAMPORTS_PER_SIGNATURE = 5_000
 # Rent-exempt minimum of a 165-byte token account, which a wSOL account keeps

@@ -124,6 +124,12 @@ def next_status(status: OrderStatus, trigger: Trigger) -> OrderStatus:
         ) from None
 
 
+def wire_time(at: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, as every message and view shows a time
+    (``app/reporting.py`` presents everything else)."""
+    return at.isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
     """One persisted, published status change. ``seq`` is gapless per order from 1."""
@@ -141,7 +147,7 @@ class OrderEvent:
             "orderId": str(self.order_id),
             "seq": self.seq,
             "status": self.status.value,
-            "timestamp": self.at.isoformat().replace("+00:00", "Z"),
+            "timestamp": wire_time(self.at),
         }
 
 

@@ -77,7 +77,6 @@ class Engine:
     services: dict[str, Service] = field(default_factory=dict)
     # Loops the adapters need for as long as the process runs (a clock's resync).
     background: list[Background] = field(default_factory=list)
-    ws_connections: int = 0
     _closers: list[Closer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _workers_started: bool = False
@@ -85,9 +84,6 @@ class Engine:
     @property
     def runs_workers(self) -> bool:
         return self.executor is not None
-
-    def metrics_ws_open(self, delta: int) -> None:
-        self.ws_connections += delta
 
     async def start(self, *, workers: bool = True, concurrency: int | None = None) -> None:
         """Start the simulator (if in-process) and, when ``workers``, the job

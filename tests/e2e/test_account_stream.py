@@ -26,7 +26,7 @@ from tests.e2e.wire import (
     receive_json,
     wait_for_status,
 )
-from tests.support.harness import running_engine, serving
+from tests.support.harness import open_sockets, running_engine, serving
 
 Event = tuple[str, int]  # (orderId, seq)
 
@@ -199,10 +199,10 @@ async def test_a_stream_that_the_client_leaves_releases_its_subscription(
         key = await new_key(engine)
         async with session.ws_connect(stream_url(url, apiKey=key)) as ws:
             await receive_json(ws)
-            assert engine.ws_connections == 1
+            assert open_sockets(engine) == 1
 
         async def released() -> bool:
-            return engine.ws_connections == 0
+            return open_sockets(engine) == 0
 
         await eventually(released, "the stream's connection to be released")
 

@@ -35,7 +35,7 @@ from tests.e2e.wire import (
     ws_url,
 )
 from tests.integration.helpers import executor_of
-from tests.support.harness import engine_settings, running_engine, serving
+from tests.support.harness import engine_settings, open_sockets, running_engine, serving
 
 # One event loop for the module, so that the tests which do not change the engine
 # (faults, workers, the slot clock) can share one engine and server.
@@ -59,7 +59,7 @@ def subscriptions(engine: Engine) -> int:
 
 async def no_subscriptions_left(engine: Engine) -> None:
     async def released() -> bool:
-        return subscriptions(engine) == 0 and engine.ws_connections == 0
+        return subscriptions(engine) == 0 and open_sockets(engine) == 0
 
     await eventually(released, "every bus subscription and socket to be released")
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from order_engine.adapters.db import Database, SqlOrderRepository
 from order_engine.api.app import create_app
+from order_engine.api.sockets import OpenSockets
 from order_engine.bootstrap import Engine, build_engine
 from order_engine.cli.serving import server_limits
 from order_engine.settings import Settings
@@ -69,6 +70,10 @@ async def serving(engine: Engine, app: ASGIApp | None = None) -> AsyncIterator[s
     on loopback; yields the base URL."""
     port = _free_port()
     app = app or create_app(engine.settings, engine=engine)
+    sockets = getattr(getattr(app, "state", None), "sockets", None)
+    counted = _SERVED.setdefault(id(engine), [])
+    if isinstance(sockets, OpenSockets):
+        counted.append(sockets)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -90,6 +95,17 @@ async def serving(engine: Engine, app: ASGIApp | None = None) -> AsyncIterator[s
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+        if isinstance(sockets, OpenSockets):
+            counted.remove(sockets)
+
+
+# The socket counters of the apps serving each engine now (by id: an Engine is unhashable).
+_SERVED: dict[int, list[OpenSockets]] = {}
+
+
+def open_sockets(engine: Engine) -> int:
+    """WebSockets held open by the apps ``serving`` runs for ``engine`` (the API counts them)."""
+    return sum(sockets.count for sockets in _SERVED.get(id(engine), []))
 
 
 def database(engine: Engine) -> Database:

@@ -31,6 +31,7 @@ from order_engine.api.sockets import (
     CLOSE_UNAVAILABLE,
     SocketRejected,
     close,
+    open_sockets,
     reject,
     send_error,
     send_until_disconnect,
@@ -92,11 +93,8 @@ async def account_socket(websocket: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    engine.metrics_ws_open(+1)
-    try:
+    with open_sockets(websocket.app).held():
         await _stream(websocket, engine, stream)
-    finally:
-        engine.metrics_ws_open(-1)
 
 
 async def _stream(websocket: WebSocket, engine: Engine, stream: AccountStream) -> None:

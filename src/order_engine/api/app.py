@@ -28,6 +28,7 @@ from order_engine.api.problems import install_openapi, install_parameter_validat
 from order_engine.api.queries import router as queries_router
 from order_engine.api.routes import router as http_router
 from order_engine.api.sim_routes import router as sim_router
+from order_engine.api.sockets import OpenSockets
 from order_engine.api.ws import router as ws_router
 from order_engine.bootstrap import Engine, Role, build_engine
 from order_engine.logs import configure_logging
@@ -88,6 +89,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.sockets = OpenSockets()
     if engine is not None:
         app.state.engine = engine
     install_error_handlers(app)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from order_engine.api.routes import CallerDep
+from order_engine.api.sockets import open_sockets
 
 if TYPE_CHECKING:
     from order_engine.bootstrap import Engine
@@ -27,5 +28,5 @@ async def metrics(request: Request, caller: CallerDep) -> Response:
     the metrics tell how much and what an account trades."""
     del caller
     engine: Engine = request.app.state.engine
-    body = await engine.metrics.render(engine.queue.depth, engine.ws_connections)
+    body = await engine.metrics.render(engine.queue.depth, open_sockets(request.app).count)
     return Response(body, media_type=engine.metrics.content_type)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,28 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4008  # the client read too slowly: its bounded buffer filled
 CLOSE_RATE_LIMITED = 4429
 FIRST_MESSAGE_TIMEOUT_S = 10.0
+
+
+class OpenSockets:
+    """The WebSockets this app holds open (the gauge ``GET /metrics`` reports):
+    counted at the edge that accepts them, from the handshake to the close."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
+
+
+def open_sockets(app: Any) -> OpenSockets:
+    """The app's counter (``create_app`` puts one in its state)."""
+    sockets: OpenSockets = app.state.sockets
+    return sockets
 
 
 class SocketRejected(Exception):

@@ -44,6 +44,7 @@ from order_engine.api.sockets import (
     CLOSE_UNAVAILABLE,
     SocketRejected,
     close,
+    open_sockets,
     receive_object,
     reject,
     send_error,
@@ -83,11 +84,8 @@ async def order_socket(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     structlog.contextvars.bind_contextvars(orderId=str(order_id))
-    engine.metrics_ws_open(+1)
-    try:
+    with open_sockets(websocket.app).held():
         await _stream(websocket, engine, order_id, after_seq)
-    finally:
-        engine.metrics_ws_open(-1)
 
 
 async def _target(

@@ -150,7 +150,7 @@ async def _run_worker(settings: Settings) -> None:
                 host=settings.host,
                 port=settings.metrics_port,
                 queue_depth=engine.queue.depth,
-                ws_open=lambda: engine.ws_connections,
+                ws_open=lambda: 0,  # a worker serves no WebSocket
             )
             log.info("metrics_serving", url=f"http://{settings.host}:{bound}/metrics")
         await engine.start(workers=True)

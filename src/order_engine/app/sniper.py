@@ -33,7 +33,7 @@ from uuid import UUID
 
 import structlog
 
-from order_engine.app.reporting import fmt
+from order_engine.app.reporting import ui_amount
 from order_engine.app.sniper_filters import (
     SniperFilters,
     Verdict,
@@ -299,7 +299,7 @@ class SniperWatcher:
         token_in = self.tokens.by_mint(order.input_mint)
         depth = launch.reserves.get(order.input_mint)
         if depth is not None:
-            details["liquidity"] = fmt(token_in.to_ui(depth))
+            details["liquidity"] = ui_amount(token_in, depth)
         if verdict.price_impact_bps is not None:
             details["priceImpactBps"] = f"{verdict.price_impact_bps:.2f}"
         return details

@@ -187,8 +187,8 @@ async def test_a_unit_that_raises_after_writing_is_undone_and_its_batch_still_co
     assert group is not None
     kept, kept_first = accepted()
     lost, lost_first = accepted()
-    write_kept = fast_units.create(kept, [kept_first], None)  # type: ignore[list-item]
-    write_lost = fast_units.create(lost, [lost_first], None)  # type: ignore[list-item]
+    write_kept = fast_units.create(kept, [kept_first])  # type: ignore[list-item]
+    write_lost = fast_units.create(lost, [lost_first])  # type: ignore[list-item]
 
     def write_then_fail(conn: sqlite3.Connection) -> None:
         write_lost(conn)
